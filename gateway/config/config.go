@@ -1,0 +1,171 @@
+package config
+
+import "time"
+
+// Config is the whole gateway configuration as written in YAML. Field names are
+// the YAML keys. Unknown keys are errors (see Load). Defaults are filled by
+// ApplyDefaults and documented in Default().
+type Config struct {
+	// Version is the snapshot version this file declares. Optional: 0 means
+	// "assign the next version when applied".
+	Version int64 `yaml:"version"`
+
+	Listen    Listen    `yaml:"listen"`
+	Limits    Limits    `yaml:"limits"`
+	Engines   Engines   `yaml:"engines"`
+	Gateway   Gateway   `yaml:"gateway"`
+	AccessLog AccessLog `yaml:"access_log"`
+	Auth      Auth      `yaml:"auth"`
+	RateLimit RateLimit `yaml:"rate_limits"`
+	Backends  []Backend `yaml:"backends"`
+	Routes    []Route   `yaml:"routes"`
+}
+
+// Listen holds the listener addresses.
+type Listen struct {
+	Traffic string `yaml:"traffic"` // default 127.0.0.1:8080
+	Admin   string `yaml:"admin"`   // default 127.0.0.1:9090 (metrics, later the admin API)
+}
+
+// Limits are the connection and request limits of the traffic listener.
+type Limits struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s (slow loris)
+	ReadTimeout       time.Duration `yaml:"read_timeout"`        // default 30s for the body
+	WriteTimeout      time.Duration `yaml:"write_timeout"`       // default 0: per-route timeouts bound responses
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 60s
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`    // default 8192; above it 431
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // default 10 MiB; per-route override; above it 413
+	BufferBodyBytes   int64         `yaml:"buffer_body_bytes"`   // default 64 KiB; larger bodies are streamed
+	MaxConnsPerHost   int           `yaml:"max_conns_per_backend"` // default 512 upstream connections per instance
+	UpstreamIdle      time.Duration `yaml:"upstream_idle_timeout"` // default 60s
+}
+
+// Engines names the engines to run; command-line flags override it.
+type Engines struct {
+	Server  string `yaml:"server"`  // nethttp | fasthttp (default nethttp)
+	Router  string `yaml:"router"`  // trie | regex | mux (default trie)
+	Limiter string `yaml:"limiter"` // local (default)
+}
+
+// Gateway holds node identity.
+type Gateway struct {
+	Instance string `yaml:"instance"` // default: hostname
+	// ForwardedProto is the X-Forwarded-Proto value sent upstream when the
+	// traffic listener is plain HTTP behind a TLS terminator. Default "http".
+	ForwardedProto string `yaml:"forwarded_proto"`
+}
+
+// AccessLog configures the asynchronous JSON access log.
+type AccessLog struct {
+	// Output: "stdout", "stderr", a file path, or "off". Default "stdout".
+	Output string `yaml:"output"`
+	// Buffer is the number of entries queued before new ones are dropped
+	// (and counted). Default 8192.
+	Buffer int `yaml:"buffer"`
+	// SuccessSample is the fraction (0..1) of non-error responses logged.
+	// Errors (status >= 400) are always logged. Default 1.
+	SuccessSample *float64 `yaml:"success_sample"`
+}
+
+// Auth configures credential verification.
+type Auth struct {
+	JWT     JWT      `yaml:"jwt"`
+	APIKeys []APIKey `yaml:"api_keys"`
+	// APIKeysFile is an optional YAML file holding a list of APIKey entries,
+	// merged with APIKeys. Relative paths are relative to the config file.
+	APIKeysFile string `yaml:"api_keys_file"`
+}
+
+// JWT configures bearer-token verification.
+type JWT struct {
+	JWKSFile        string        `yaml:"jwks_file"`        // relative to the config file
+	JWKSURL         string        `yaml:"jwks_url"`         // fetched, refreshed every RefreshInterval and on unknown kid
+	RefreshInterval time.Duration `yaml:"refresh_interval"` // default 30m
+	Issuers         []string      `yaml:"issuers"`          // accepted iss values; required when jwt routes exist
+	Audiences       []string      `yaml:"audiences"`        // token aud must contain one of them; required
+	ClockSkew       *time.Duration `yaml:"clock_skew"`      // default 30s
+	// ScopesClaim names the claim holding scopes: a space-separated string
+	// ("scope", OAuth 2) or a string array ("scopes"). Default "scope".
+	ScopesClaim string `yaml:"scopes_claim"`
+	// Algorithms accepted. Default [RS256, ES256, EdDSA]. HS* and none are never accepted.
+	Algorithms []string `yaml:"algorithms"`
+	Cache      JWTCache `yaml:"cache"`
+}
+
+// JWTCache is the optional verified-token cache.
+type JWTCache struct {
+	Enabled    bool `yaml:"enabled"`
+	MaxEntries int  `yaml:"max_entries"` // default 65536
+}
+
+// APIKey is one partner key. The raw key is never stored: only its SHA-256.
+type APIKey struct {
+	ID        string    `yaml:"id"`         // a label for logs and metrics; never the key
+	SHA256    string    `yaml:"sha256"`     // hex of SHA-256(raw key)
+	PartnerID string    `yaml:"partner_id"` // sent upstream as X-Partner-ID
+	Tier      string    `yaml:"tier"`       // rate-limit tier used for this key (overrides the route's)
+	Scopes    []string  `yaml:"scopes"`
+	ExpiresAt time.Time `yaml:"expires_at"` // zero: never
+	Revoked   bool      `yaml:"revoked"`
+}
+
+// RateLimit holds the tiers.
+type RateLimit struct {
+	Tiers []Tier `yaml:"tiers"`
+}
+
+// Tier is one rate-limit policy.
+type Tier struct {
+	Name      string        `yaml:"name"`
+	Limit     int64         `yaml:"limit"`
+	Window    time.Duration `yaml:"window"`
+	Key       string        `yaml:"key"`       // user_id | api_key | client_ip | global
+	Algorithm string        `yaml:"algorithm"` // sliding_window (default) | gcra
+}
+
+// Backend is one upstream service.
+type Backend struct {
+	Name        string      `yaml:"name"`
+	Instances   []Instance  `yaml:"instances"`
+	HealthCheck HealthCheck `yaml:"health_check"`
+}
+
+// Instance is one address of a backend.
+type Instance struct {
+	URL    string `yaml:"url"`    // http://host:port
+	Weight int    `yaml:"weight"` // default 1
+}
+
+// HealthCheck configures active probing of a backend's instances.
+type HealthCheck struct {
+	Path     string        `yaml:"path"`     // default /healthz
+	Interval time.Duration `yaml:"interval"` // default 10s
+}
+
+// Route is one entry of the route table.
+type Route struct {
+	ID                string   `yaml:"id"`
+	Pattern           string   `yaml:"pattern"`
+	Methods           []string `yaml:"methods"` // empty: all known methods
+	Backend           string   `yaml:"backend"` // a backend name, or "self" for the gateway's own health answer
+	StripPrefix       string   `yaml:"strip_prefix"`
+	Auth              string   `yaml:"auth"` // jwt | api_key | none (default jwt)
+	RequiredScopes    []string `yaml:"required_scopes"`
+	RateLimitTier     string   `yaml:"rate_limit_tier"`      // empty: not limited
+	RateLimitFailMode string   `yaml:"rate_limit_fail_mode"` // open (default) | closed
+	TimeoutMS         int      `yaml:"timeout_ms"`           // default 10000
+	MaxBodyBytes      int64    `yaml:"max_body_bytes"`       // default limits.max_body_bytes
+	Priority          string   `yaml:"priority"`             // P0..P3 (default P2)
+	CORS              *CORS    `yaml:"cors"`
+	Deprecated        bool     `yaml:"deprecated"`
+	Sunset            string   `yaml:"sunset"` // YYYY-MM-DD; sent as the Sunset header when deprecated
+}
+
+// CORS is a route's cross-origin policy.
+type CORS struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	AllowedMethods []string `yaml:"allowed_methods"` // default: the route's methods
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	MaxAgeSeconds  int      `yaml:"max_age_seconds"`
+	Credentials    bool     `yaml:"allow_credentials"`
+}

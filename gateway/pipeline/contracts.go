@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Method is an HTTP method the gateway knows, as a small integer so routers can
+// keep per-route method sets in a bit mask and lookups never compare strings.
+type Method uint8
+
+// Known methods. MethodUnknown is anything else (CONNECT, TRACE, extensions):
+// no route ever allows it.
+const (
+	MethodUnknown Method = iota
+	MethodGet
+	MethodHead
+	MethodPost
+	MethodPut
+	MethodPatch
+	MethodDelete
+	MethodOptions
+	methodCount
+)
+
+var methodNames = [methodCount]string{"", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// String returns the canonical upper-case name ("" for MethodUnknown).
+func (m Method) String() string {
+	if m >= methodCount {
+		return ""
+	}
+	return methodNames[m]
+}
+
+// ParseMethod maps a request method to a Method without allocating. Methods are
+// case-sensitive (RFC 9110): "get" is MethodUnknown.
+func ParseMethod(s string) Method {
+	switch s {
+	case "GET":
+		return MethodGet
+	case "HEAD":
+		return MethodHead
+	case "POST":
+		return MethodPost
+	case "PUT":
+		return MethodPut
+	case "PATCH":
+		return MethodPatch
+	case "DELETE":
+		return MethodDelete
+	case "OPTIONS":
+		return MethodOptions
+	}
+	return MethodUnknown
+}
+
+// MethodSet is a bit set of Methods. The zero value is the empty set.
+type MethodSet uint16
+
+// AllMethods is the set a route with no `methods:` list allows.
+const AllMethods MethodSet = (1<<methodCount - 1) &^ 1
+
+// Has reports whether m is in the set.
+func (s MethodSet) Has(m Method) bool { return m != MethodUnknown && s&(1<<m) != 0 }
+
+// With returns the set plus m.
+func (s MethodSet) With(m Method) MethodSet { return s | 1<<m }
+
+// Allow renders the set as an `Allow` header value ("GET, HEAD, POST").
+func (s MethodSet) Allow() string {
+	b := make([]byte, 0, 48)
+	for m := MethodGet; m < methodCount; m++ {
+		if s.Has(m) {
+			if len(b) > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, m.String()...)
+		}
+	}
+	return string(b)
+}
+
+// RouteSpec is what a router engine is built from: one entry per configured
+// route, in config order. Index is the position in the snapshot's route slice
+// and is what Match returns.
+//
+// Pattern grammar (validated by gateway/config before a router sees it):
+//   - exact:  "/api/v2/health" matches only that path.
+//   - prefix: "/api/v2/users/*" matches "/api/v2/users" and every path below
+//     "/api/v2/users/", at segment boundaries ("/api/v2/usersX" does not match).
+//   - catch-all: "/*" matches every path (the shortest prefix).
+//
+// Precedence: an exact pattern beats any prefix; a longer prefix beats a
+// shorter one. Among the candidates whose pattern matches the path, the first
+// one (in that order) whose method set has the request method wins. If some
+// pattern matched but no candidate allows the method the result is
+// MethodNotAllowed with the union of the candidates' methods.
+type RouteSpec struct {
+	Index   int
+	Pattern string
+	Methods MethodSet
+}
+
+// MatchStatus says how a lookup ended.
+type MatchStatus uint8
+
+const (
+	NotFound MatchStatus = iota
+	Found
+	MethodNotAllowed
+)
+
+// Match is a router's answer. Route is valid when Status == Found; Allow is
+// valid when Status == MethodNotAllowed.
+type Match struct {
+	Route  int
+	Status MatchStatus
+	Allow  MethodSet
+}
+
+// Router looks up a canonical path (see CanonicalPath). Implementations are
+// immutable after construction, safe for concurrent use, and must not allocate
+// in Match.
+type Router interface {
+	Match(m Method, path string) Match
+}
+
+// RouterFactory builds a Router from a route table. It is called once per
+// config snapshot, never per request.
+type RouterFactory func(routes []RouteSpec) (Router, error)
+
+// LimitKeyKind says what a rate-limit tier counts by.
+type LimitKeyKind uint8
+
+const (
+	KeyUserID LimitKeyKind = iota + 1
+	KeyAPIKey
+	KeyClientIP
+	KeyGlobal
+)
+
+// LimitAlgorithm selects the counting algorithm of a tier.
+type LimitAlgorithm uint8
+
+const (
+	// SlidingWindow is the design chapter's sliding-window counter: the
+	// previous fixed window's count weighted by how much of it still overlaps
+	// the sliding window, plus the current window's count.
+	SlidingWindow LimitAlgorithm = iota
+	// GCRA is the generic cell rate algorithm (a token bucket allowing a burst
+	// of Limit requests, refilled evenly over Window).
+	GCRA
+)
+
+// Policy is one rate-limit tier as a limiter sees it.
+type Policy struct {
+	Name      string
+	Limit     int64
+	Window    time.Duration
+	Algorithm LimitAlgorithm
+}
+
+// LimitDecision is a limiter's answer for one request.
+type LimitDecision struct {
+	Allowed   bool
+	Limit     int64
+	Remaining int64
+	// Reset is when the count next drops enough to admit a request; used for
+	// X-RateLimit-Reset (epoch seconds) and the RateLimit `t` parameter.
+	Reset time.Time
+	// RetryAfter is how long a rejected caller must wait; zero when allowed.
+	RetryAfter time.Duration
+}
+
+// ErrNoDecision wraps every limiter failure: the route's fail mode decides what
+// the client sees. A limiter never returns a decision together with an error.
+var ErrNoDecision = errors.New("rate limiter: no decision")
+
+// Limiter decides whether one more request under key fits the policy and, if
+// so, counts it. key is already scoped (tier name + kind + identity) and holds
+// no secret: API keys arrive as hashes. key is only valid during the call;
+// implementations must copy it if they keep it. Implementations are safe for
+// concurrent use.
+type Limiter interface {
+	Allow(ctx context.Context, key string, p Policy) (LimitDecision, error)
+}
