@@ -19,6 +19,16 @@ type Config struct {
 	RateLimit RateLimit `yaml:"rate_limits"`
 	Backends  []Backend `yaml:"backends"`
 	Routes    []Route   `yaml:"routes"`
+
+	// BaseDir is the directory of the config file; relative paths in the
+	// config (auth.jwt.jwks_file, auth.api_keys_file) resolve against it (see
+	// Resolve). Set by Load and Parse, never read from YAML. Empty: the
+	// process's working directory.
+	BaseDir string `yaml:"-"`
+
+	// src remembers where each setting was written (file and line), so
+	// Validate can point at it. Nil for a Config built in code.
+	src *source
 }
 
 // Listen holds the listener addresses.
@@ -29,13 +39,13 @@ type Listen struct {
 
 // Limits are the connection and request limits of the traffic listener.
 type Limits struct {
-	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s (slow loris)
-	ReadTimeout       time.Duration `yaml:"read_timeout"`        // default 30s for the body
-	WriteTimeout      time.Duration `yaml:"write_timeout"`       // default 0: per-route timeouts bound responses
-	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 60s
-	MaxHeaderBytes    int           `yaml:"max_header_bytes"`    // default 8192; above it 431
-	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // default 10 MiB; per-route override; above it 413
-	BufferBodyBytes   int64         `yaml:"buffer_body_bytes"`   // default 64 KiB; larger bodies are streamed
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`   // default 10s (slow loris)
+	ReadTimeout       time.Duration `yaml:"read_timeout"`          // default 30s for the body
+	WriteTimeout      time.Duration `yaml:"write_timeout"`         // default 0: per-route timeouts bound responses
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`          // default 60s
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`      // default 8192; above it 431
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`        // default 10 MiB; per-route override; above it 413
+	BufferBodyBytes   int64         `yaml:"buffer_body_bytes"`     // default 64 KiB; larger bodies are streamed
 	MaxConnsPerHost   int           `yaml:"max_conns_per_backend"` // default 512 upstream connections per instance
 	UpstreamIdle      time.Duration `yaml:"upstream_idle_timeout"` // default 60s
 }
@@ -78,12 +88,12 @@ type Auth struct {
 
 // JWT configures bearer-token verification.
 type JWT struct {
-	JWKSFile        string        `yaml:"jwks_file"`        // relative to the config file
-	JWKSURL         string        `yaml:"jwks_url"`         // fetched, refreshed every RefreshInterval and on unknown kid
-	RefreshInterval time.Duration `yaml:"refresh_interval"` // default 30m
-	Issuers         []string      `yaml:"issuers"`          // accepted iss values; required when jwt routes exist
-	Audiences       []string      `yaml:"audiences"`        // token aud must contain one of them; required
-	ClockSkew       *time.Duration `yaml:"clock_skew"`      // default 30s
+	JWKSFile        string         `yaml:"jwks_file"`        // relative to the config file
+	JWKSURL         string         `yaml:"jwks_url"`         // fetched, refreshed every RefreshInterval and on unknown kid
+	RefreshInterval time.Duration  `yaml:"refresh_interval"` // default 30m
+	Issuers         []string       `yaml:"issuers"`          // accepted iss values; required when jwt routes exist
+	Audiences       []string       `yaml:"audiences"`        // token aud must contain one of them; required
+	ClockSkew       *time.Duration `yaml:"clock_skew"`       // default 30s
 	// ScopesClaim names the claim holding scopes: a space-separated string
 	// ("scope", OAuth 2) or a string array ("scopes"). Default "scope".
 	ScopesClaim string `yaml:"scopes_claim"`

@@ -1,0 +1,221 @@
+package local
+
+import (
+	"math/bits"
+	"time"
+
+	"github.com/gatelab/gatelab/gateway/pipeline"
+)
+
+// entry is one key's state. Times are Unix nanoseconds.
+type entry struct {
+	key    string // owned copy of the key
+	idleAt int64  // after this instant the state equals a fresh key's
+	unit   int64  // SlidingWindow: the window length; GCRA: the emission interval
+	win    int64  // SlidingWindow: index of the current fixed window
+	prev   int64  // SlidingWindow: admissions in window win-1
+	// acc is SlidingWindow's admissions in window win, or GCRA's theoretical
+	// arrival time (0 on a fresh key). One field for both keeps an entry at 64
+	// bytes, one cache line.
+	acc  int64
+	algo pipeline.LimitAlgorithm
+	live bool
+}
+
+// maxDebt caps a carried-over GCRA debt (see carry) far below overflow.
+const maxDebt = 1 << 61
+
+// slidingWindow decides one request with the sliding-window counter.
+func (e *entry) slidingWindow(now, limit, w int64) pipeline.LimitDecision {
+	if e.algo != pipeline.SlidingWindow || e.unit != w {
+		e.carry(now, pipeline.SlidingWindow, w)
+	}
+	n := now // the instant decided at; differs from now only if the clock stepped back
+	idx := floorDiv(n, w)
+	switch {
+	case idx == e.win:
+	case idx == e.win+1:
+		e.prev, e.acc, e.win = e.acc, 0, idx
+	case idx > e.win+1:
+		e.prev, e.acc, e.win = 0, 0, idx
+	default: // the clock stepped back behind the current window
+		idx = e.win
+		n = idx * w
+	}
+	start := idx * w
+	e.idleAt = max(e.idleAt, n+2*w)
+	prev, cur := e.prev, e.acc // cur: admissions in the current window
+
+	// effective*w = prev*(w-elapsed) + cur*w, compared with limit*w.
+	weighted := mul(uint64(prev), uint64(w-(n-start))).add(mul(uint64(cur), uint64(w)))
+	capacity := mul(uint64(limit), uint64(w))
+	if weighted.less(capacity) {
+		e.acc = cur + 1
+		// Further admissions k at this instant satisfy weighted + k*w < capacity.
+		remaining := int64(capacity.sub(weighted).divCeil(uint64(w))) - 1
+		return pipeline.LimitDecision{
+			Allowed:   true,
+			Limit:     limit,
+			Remaining: remaining,
+			Reset:     time.Unix(0, start+w),
+		}
+	}
+
+	// Rejected: find the earliest instant with effective < limit.
+	var at int64
+	if cur < limit {
+		// In this window: prev*(w-t) < (limit-cur)*w, i.e. w-t <= ceil(x/prev)-1.
+		// prev > 0 here, otherwise weighted = cur*w < capacity.
+		q := mul(uint64(limit-cur), uint64(w)).divCeil(uint64(prev))
+		at = start + w - int64(q) + 1
+	} else {
+		// Only in the next window, where prev' = cur and cur' = 0:
+		// cur*(w-t) < limit*w.
+		q := mul(uint64(limit), uint64(w)).divCeil(uint64(cur))
+		at = start + 2*w - int64(q) + 1
+	}
+	return pipeline.LimitDecision{
+		Limit:      limit,
+		Reset:      time.Unix(0, at),
+		RetryAfter: time.Duration(at - now),
+	}
+}
+
+// gcra decides one request with the generic cell rate algorithm; t is the
+// emission interval Window/limit.
+func (e *entry) gcra(now, limit, t, w int64) pipeline.LimitDecision {
+	if e.algo != pipeline.GCRA || e.unit != t {
+		e.carry(now, pipeline.GCRA, t)
+	}
+	tau := (limit - 1) * t
+	tat := max(e.acc, now)
+	if tat-now <= tau {
+		tat += t
+		e.acc = tat
+		e.idleAt = max(e.idleAt, now+2*w, tat)
+		return pipeline.LimitDecision{
+			Allowed:   true,
+			Limit:     limit,
+			Remaining: (limit*t - (tat - now)) / t,
+			Reset:     time.Unix(0, tat),
+		}
+	}
+	e.idleAt = max(e.idleAt, now+2*w, tat)
+	at := tat - tau
+	return pipeline.LimitDecision{
+		Limit:      limit,
+		Reset:      time.Unix(0, at),
+		RetryAfter: time.Duration(at - now),
+	}
+}
+
+// carry re-expresses the count the entry holds at now in another algorithm or
+// unit (a config reload changed the tier's Window, Limit for GCRA, or
+// Algorithm), so that a reload never grants a fresh allowance:
+//   - GCRA -> GCRA: the debt TAT-now is rescaled by newT/oldT (same number of
+//     requests outstanding).
+//   - SlidingWindow -> SlidingWindow (new window length): the effective count,
+//     rounded up, becomes the current window's count.
+//   - across algorithms: the count (rounded up) becomes the new state's count.
+func (e *entry) carry(now int64, algo pipeline.LimitAlgorithm, unit int64) {
+	if e.algo == pipeline.GCRA && algo == pipeline.GCRA {
+		if debt := e.acc - now; debt > 0 {
+			e.acc = now + mulDivSat(uint64(debt), uint64(unit), uint64(e.unit))
+		}
+		e.unit = unit
+		return
+	}
+	var count int64
+	if e.algo == pipeline.GCRA {
+		if debt := e.acc - now; debt > 0 {
+			count = int64(u128{lo: uint64(debt)}.divCeil(uint64(e.unit)))
+		}
+	} else {
+		count = e.slidingCount(now)
+	}
+	e.algo, e.unit = algo, unit
+	e.acc, e.win, e.prev = 0, 0, 0
+	if count == 0 {
+		if algo == pipeline.SlidingWindow {
+			e.win = floorDiv(now, unit)
+		}
+		return
+	}
+	if algo == pipeline.SlidingWindow {
+		e.win = floorDiv(now, unit)
+		e.acc = count
+	} else {
+		e.acc = now + mulDivSat(uint64(count), uint64(unit), 1)
+	}
+}
+
+// slidingCount is ceil(effective) of a sliding-window entry at now.
+func (e *entry) slidingCount(now int64) int64 {
+	w := e.unit
+	idx := floorDiv(now, w)
+	prev, cur := e.prev, e.acc
+	switch {
+	case idx == e.win:
+	case idx == e.win+1:
+		prev, cur = cur, 0
+	case idx > e.win+1:
+		return 0
+	default:
+		idx = e.win
+		now = idx * w
+	}
+	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).add(mul(uint64(cur), uint64(w)))
+	return int64(weighted.divCeil(uint64(w)))
+}
+
+// floorDiv is floor(a/b) for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// mulDivSat is a*b/c (c > 0), saturated at maxDebt.
+func mulDivSat(a, b, c uint64) int64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi >= c {
+		return maxDebt
+	}
+	q, _ := bits.Div64(hi, lo, c)
+	return int64(min(q, maxDebt))
+}
+
+// u128 is an unsigned 128-bit integer, enough for count*nanoseconds products.
+type u128 struct{ hi, lo uint64 }
+
+func mul(a, b uint64) u128 {
+	hi, lo := bits.Mul64(a, b)
+	return u128{hi, lo}
+}
+
+func (x u128) add(y u128) u128 {
+	lo, c := bits.Add64(x.lo, y.lo, 0)
+	hi, _ := bits.Add64(x.hi, y.hi, c)
+	return u128{hi, lo}
+}
+
+func (x u128) sub(y u128) u128 {
+	lo, b := bits.Sub64(x.lo, y.lo, 0)
+	hi, _ := bits.Sub64(x.hi, y.hi, b)
+	return u128{hi, lo}
+}
+
+func (x u128) less(y u128) bool {
+	return x.hi < y.hi || (x.hi == y.hi && x.lo < y.lo)
+}
+
+// divCeil is ceil(x/d); the quotient must fit in 64 bits (x.hi < d).
+func (x u128) divCeil(d uint64) uint64 {
+	q, r := bits.Div64(x.hi, x.lo, d)
+	if r != 0 {
+		q++
+	}
+	return q
+}

@@ -1,0 +1,223 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Values of the enumerated string settings.
+const (
+	AuthJWT    = "jwt"     // route.auth: a bearer JWT is required
+	AuthAPIKey = "api_key" // route.auth: a partner API key is required
+	AuthNone   = "none"    // route.auth: anonymous
+
+	FailOpen   = "open"   // route.rate_limit_fail_mode: admit when the limiter cannot decide
+	FailClosed = "closed" // route.rate_limit_fail_mode: reject (503) when the limiter cannot decide
+
+	TierKeyUserID   = "user_id"   // tier.key: one counter per authenticated user
+	TierKeyAPIKey   = "api_key"   // tier.key: one counter per API key
+	TierKeyClientIP = "client_ip" // tier.key: one counter per client address
+	TierKeyGlobal   = "global"    // tier.key: one counter for everyone
+
+	AlgorithmSlidingWindow = "sliding_window" // tier.algorithm
+	AlgorithmGCRA          = "gcra"           // tier.algorithm
+
+	// BackendSelf is the route backend answered by the gateway itself (its
+	// health endpoint). No backend may be named "self".
+	BackendSelf = "self"
+)
+
+// Defaults of per-entry settings (routes, tiers, backends), which Default()
+// cannot show because it has no entries. ApplyDefaults fills them.
+const (
+	DefaultRouteAuth         = AuthJWT
+	DefaultRouteFailMode     = FailOpen
+	DefaultRouteTimeoutMS    = 10000 // 10s
+	DefaultRoutePriority     = "P2"
+	DefaultTierAlgorithm     = AlgorithmSlidingWindow
+	DefaultInstanceWeight    = 1
+	DefaultHealthCheckPath   = "/healthz"
+	DefaultHealthCheckPeriod = 10 * time.Second
+)
+
+// Default returns the configuration used for every setting a file leaves
+// out. It has no routes, backends, tiers or keys; their entries' defaults are
+// the Default* constants:
+//
+//	listen.traffic                 127.0.0.1:8080
+//	listen.admin                   127.0.0.1:9090
+//	limits.read_header_timeout     10s
+//	limits.read_timeout            30s
+//	limits.write_timeout           0 (per-route timeouts bound responses)
+//	limits.idle_timeout            60s
+//	limits.max_header_bytes        8192
+//	limits.max_body_bytes          10 MiB
+//	limits.buffer_body_bytes       64 KiB
+//	limits.max_conns_per_backend   512
+//	limits.upstream_idle_timeout   60s
+//	engines                        server nethttp, router trie, limiter local
+//	gateway.instance               the host name ("gatelab" if unknown)
+//	gateway.forwarded_proto        http
+//	access_log                     output stdout, buffer 8192, success_sample 1
+//	auth.jwt.refresh_interval      30m
+//	auth.jwt.clock_skew            30s
+//	auth.jwt.scopes_claim          scope
+//	auth.jwt.algorithms            [RS256, ES256, EdDSA]
+//	auth.jwt.cache.max_entries     65536 (the cache itself is off unless enabled)
+//	rate_limits.tiers[].algorithm  sliding_window
+//	backends[].instances[].weight  1
+//	backends[].health_check        path /healthz, interval 10s
+//	routes[].auth                  jwt
+//	routes[].rate_limit_fail_mode  open
+//	routes[].timeout_ms            10000
+//	routes[].max_body_bytes        limits.max_body_bytes
+//	routes[].priority              P2
+//
+// A zero value in a file means "use the default"; there is no way to ask for
+// a zero timeout or size where the default is not zero. Negative values are
+// left alone by ApplyDefaults and rejected by Validate.
+func Default() Config {
+	sample := 1.0
+	skew := 30 * time.Second
+	return Config{
+		Listen: Listen{
+			Traffic: "127.0.0.1:8080",
+			Admin:   "127.0.0.1:9090",
+		},
+		Limits: Limits{
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    8192,
+			MaxBodyBytes:      10 << 20,
+			BufferBodyBytes:   64 << 10,
+			MaxConnsPerHost:   512,
+			UpstreamIdle:      60 * time.Second,
+		},
+		Engines: Engines{Server: "nethttp", Router: "trie", Limiter: "local"},
+		Gateway: Gateway{
+			Instance:       hostname(),
+			ForwardedProto: "http",
+		},
+		AccessLog: AccessLog{
+			Output:        "stdout",
+			Buffer:        8192,
+			SuccessSample: &sample,
+		},
+		Auth: Auth{
+			JWT: JWT{
+				RefreshInterval: 30 * time.Minute,
+				ClockSkew:       &skew,
+				ScopesClaim:     "scope",
+				Algorithms:      []string{"RS256", "ES256", "EdDSA"},
+				Cache:           JWTCache{MaxEntries: 65536},
+			},
+		},
+	}
+}
+
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "gatelab"
+}
+
+// ApplyDefaults fills every unset (zero) setting with its default (see
+// Default and the Default* constants). It only fills zero values, so calling
+// it twice changes nothing. It also lower-cases API key hashes so consumers
+// can compare them with hex.EncodeToString output. Load and Parse call it
+// before Validate; code that builds a Config should call it too.
+func (c *Config) ApplyDefaults() {
+	d := Default()
+
+	setStr(&c.Listen.Traffic, d.Listen.Traffic)
+	setStr(&c.Listen.Admin, d.Listen.Admin)
+
+	l, dl := &c.Limits, d.Limits
+	setNum(&l.ReadHeaderTimeout, dl.ReadHeaderTimeout)
+	setNum(&l.ReadTimeout, dl.ReadTimeout)
+	setNum(&l.IdleTimeout, dl.IdleTimeout)
+	setNum(&l.MaxHeaderBytes, dl.MaxHeaderBytes)
+	setNum(&l.MaxBodyBytes, dl.MaxBodyBytes)
+	setNum(&l.BufferBodyBytes, dl.BufferBodyBytes)
+	setNum(&l.MaxConnsPerHost, dl.MaxConnsPerHost)
+	setNum(&l.UpstreamIdle, dl.UpstreamIdle)
+
+	setStr(&c.Engines.Server, d.Engines.Server)
+	setStr(&c.Engines.Router, d.Engines.Router)
+	setStr(&c.Engines.Limiter, d.Engines.Limiter)
+
+	setStr(&c.Gateway.Instance, d.Gateway.Instance)
+	setStr(&c.Gateway.ForwardedProto, d.Gateway.ForwardedProto)
+
+	setStr(&c.AccessLog.Output, d.AccessLog.Output)
+	setNum(&c.AccessLog.Buffer, d.AccessLog.Buffer)
+	if c.AccessLog.SuccessSample == nil {
+		c.AccessLog.SuccessSample = d.AccessLog.SuccessSample
+	}
+
+	j, dj := &c.Auth.JWT, d.Auth.JWT
+	setNum(&j.RefreshInterval, dj.RefreshInterval)
+	if j.ClockSkew == nil {
+		j.ClockSkew = dj.ClockSkew
+	}
+	setStr(&j.ScopesClaim, dj.ScopesClaim)
+	if len(j.Algorithms) == 0 {
+		j.Algorithms = dj.Algorithms
+	}
+	setNum(&j.Cache.MaxEntries, dj.Cache.MaxEntries)
+	for i := range c.Auth.APIKeys {
+		c.Auth.APIKeys[i].SHA256 = strings.ToLower(c.Auth.APIKeys[i].SHA256)
+	}
+
+	for i := range c.RateLimit.Tiers {
+		setStr(&c.RateLimit.Tiers[i].Algorithm, DefaultTierAlgorithm)
+	}
+
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		for k := range b.Instances {
+			setNum(&b.Instances[k].Weight, DefaultInstanceWeight)
+		}
+		setStr(&b.HealthCheck.Path, DefaultHealthCheckPath)
+		setNum(&b.HealthCheck.Interval, DefaultHealthCheckPeriod)
+	}
+
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		setStr(&r.Auth, DefaultRouteAuth)
+		setStr(&r.RateLimitFailMode, DefaultRouteFailMode)
+		setNum(&r.TimeoutMS, DefaultRouteTimeoutMS)
+		setNum(&r.MaxBodyBytes, c.Limits.MaxBodyBytes)
+		setStr(&r.Priority, DefaultRoutePriority)
+	}
+}
+
+func setStr(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func setNum[T int | int64 | time.Duration](p *T, def T) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+// Resolve returns path as the gateway should open it: unchanged when it is
+// absolute or empty, else joined to BaseDir (the config file's directory).
+func (c *Config) Resolve(path string) string {
+	if path == "" || filepath.IsAbs(path) || c.BaseDir == "" {
+		return path
+	}
+	return filepath.Join(c.BaseDir, path)
+}
+
+// Timeout is the route's timeout_ms as a Duration.
+func (r *Route) Timeout() time.Duration {
+	return time.Duration(r.TimeoutMS) * time.Millisecond
+}

@@ -1,0 +1,594 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Validate checks c (normally after ApplyDefaults) and returns every problem
+// found as Problems, or nil. It never modifies c. It reads the files the
+// config names (auth.jwt.jwks_file, auth.api_keys_file) to check they are
+// readable; it does not merge api_keys_file entries (Load and Parse do).
+//
+// Zero means "default" for numbers (ApplyDefaults replaces it), so after
+// defaults a zero or negative timeout, limit, window or size is an error.
+// Engine names are only checked for form here (lower case, non-empty): the
+// engines registry knows which exist.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.top()
+	v.tiers()
+	v.backends()
+	v.routes()
+	v.auth()
+	if c.src != nil {
+		v.probs.sortByPosition(c.src.file)
+	}
+	return v.probs.err()
+}
+
+type validator struct {
+	c     *Config
+	probs Problems
+
+	tierByName    map[string]*Tier
+	backendByName map[string]bool
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	pos := v.c.src.locate(path)
+	v.probs = append(v.probs, Problem{File: pos.file, Line: pos.line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// --- listen, limits, engines, gateway, access log --------------------------
+
+func (v *validator) top() {
+	c := v.c
+	if c.Version < 0 {
+		v.add("version", "must not be negative (0 means: assign the next version)")
+	}
+	v.listenAddr("listen.traffic", c.Listen.Traffic)
+	v.listenAddr("listen.admin", c.Listen.Admin)
+
+	l := c.Limits
+	for _, d := range []struct {
+		path string
+		val  int64
+	}{
+		{"limits.read_header_timeout", int64(l.ReadHeaderTimeout)},
+		{"limits.read_timeout", int64(l.ReadTimeout)},
+		{"limits.write_timeout", int64(l.WriteTimeout)},
+		{"limits.idle_timeout", int64(l.IdleTimeout)},
+		{"limits.max_header_bytes", int64(l.MaxHeaderBytes)},
+		{"limits.max_body_bytes", l.MaxBodyBytes},
+		{"limits.buffer_body_bytes", l.BufferBodyBytes},
+		{"limits.max_conns_per_backend", int64(l.MaxConnsPerHost)},
+		{"limits.upstream_idle_timeout", int64(l.UpstreamIdle)},
+	} {
+		if d.val < 0 {
+			v.add(d.path, "must not be negative")
+		}
+	}
+
+	for _, e := range []struct{ path, name string }{
+		{"engines.server", c.Engines.Server},
+		{"engines.router", c.Engines.Router},
+		{"engines.limiter", c.Engines.Limiter},
+	} {
+		if e.name == "" || e.name != strings.ToLower(e.name) || strings.TrimSpace(e.name) != e.name {
+			v.add(e.path, "engine name %q must be a non-empty lower-case name", e.name)
+		}
+	}
+
+	if p := c.Gateway.ForwardedProto; p != "http" && p != "https" {
+		v.add("gateway.forwarded_proto", "%q: want http or https", p)
+	}
+
+	a := c.AccessLog
+	if a.Output == "" {
+		v.add("access_log.output", "must be stdout, stderr, off or a file path")
+	}
+	if a.Buffer <= 0 {
+		v.add("access_log.buffer", "must be > 0")
+	}
+	if a.SuccessSample != nil && (*a.SuccessSample < 0 || *a.SuccessSample > 1) {
+		v.add("access_log.success_sample", "%v: must be between 0 and 1", *a.SuccessSample)
+	}
+}
+
+func (v *validator) listenAddr(path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(path, "%q is not host:port: %v", addr, addrErr(err))
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "%q: port must be a number from 0 to 65535", addr)
+	}
+}
+
+func addrErr(err error) string {
+	if ae, ok := err.(*net.AddrError); ok {
+		return ae.Err
+	}
+	return err.Error()
+}
+
+// --- rate-limit tiers -----------------------------------------------------
+
+func (v *validator) tiers() {
+	v.tierByName = map[string]*Tier{}
+	first := map[string]int{}
+	for i := range v.c.RateLimit.Tiers {
+		t := &v.c.RateLimit.Tiers[i]
+		p := fmt.Sprintf("rate_limits.tiers[%d]", i)
+		if t.Name == "" {
+			v.add(p+".name", "is required")
+		} else if j, dup := first[t.Name]; dup {
+			v.add(p+".name", "duplicate tier name %q (also rate_limits.tiers[%d])", t.Name, j)
+		} else {
+			first[t.Name] = i
+			v.tierByName[t.Name] = t
+		}
+		if t.Limit <= 0 {
+			v.add(p+".limit", "must be > 0 requests per window")
+		}
+		if t.Window <= 0 {
+			v.add(p+".window", "must be a duration > 0, like 60s")
+		}
+		switch t.Key {
+		case TierKeyUserID, TierKeyAPIKey, TierKeyClientIP, TierKeyGlobal:
+		default:
+			v.add(p+".key", "%q: want user_id, api_key, client_ip or global", t.Key)
+		}
+		switch t.Algorithm {
+		case AlgorithmSlidingWindow, AlgorithmGCRA:
+		default:
+			v.add(p+".algorithm", "%q: want sliding_window or gcra", t.Algorithm)
+		}
+	}
+}
+
+// --- backends --------------------------------------------------------------
+
+func (v *validator) backends() {
+	v.backendByName = map[string]bool{}
+	first := map[string]int{}
+	for i, b := range v.c.Backends {
+		p := fmt.Sprintf("backends[%d]", i)
+		switch j, dup := first[b.Name]; {
+		case b.Name == "":
+			v.add(p+".name", "is required")
+		case b.Name == BackendSelf:
+			v.add(p+".name", "%q is reserved for the gateway's own answers", BackendSelf)
+		case dup:
+			v.add(p+".name", "duplicate backend name %q (also backends[%d])", b.Name, j)
+		default:
+			first[b.Name] = i
+			v.backendByName[b.Name] = true
+		}
+		if len(b.Instances) == 0 {
+			v.add(p+".instances", "at least one instance is required")
+		}
+		for k, in := range b.Instances {
+			ip := fmt.Sprintf("%s.instances[%d]", p, k)
+			if msg := checkInstanceURL(in.URL); msg != "" {
+				v.add(ip+".url", "%q: %s", in.URL, msg)
+			}
+			if in.Weight < 0 {
+				v.add(ip+".weight", "must not be negative")
+			}
+		}
+		if !strings.HasPrefix(b.HealthCheck.Path, "/") {
+			v.add(p+".health_check.path", "%q must start with '/'", b.HealthCheck.Path)
+		}
+		if b.HealthCheck.Interval < 0 {
+			v.add(p+".health_check.interval", "must not be negative")
+		}
+	}
+}
+
+func checkInstanceURL(s string) string {
+	const want = "want http://host:port or https://host:port"
+	u, err := url.Parse(s)
+	if err != nil {
+		return want
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return want
+	}
+	if u.Hostname() == "" || u.Port() == "" {
+		return want + " (host and port are required)"
+	}
+	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return "port must be from 1 to 65535"
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return want + " (no path, query or credentials)"
+	}
+	return ""
+}
+
+// --- routes -----------------------------------------------------------------
+
+// methodBits maps the known methods to bits of a set.
+var methodBits = map[string]uint8{
+	"GET": 1 << 0, "HEAD": 1 << 1, "POST": 1 << 2, "PUT": 1 << 3,
+	"PATCH": 1 << 4, "DELETE": 1 << 5, "OPTIONS": 1 << 6,
+}
+
+const allMethodBits uint8 = 1<<7 - 1
+
+func methodNames(set uint8) string {
+	var names []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		if set&methodBits[m] != 0 {
+			names = append(names, m)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func (v *validator) routes() {
+	type seenPattern struct {
+		index   int
+		methods uint8
+	}
+	ids := map[string]int{}
+	patterns := map[string][]seenPattern{}
+
+	for i := range v.c.Routes {
+		r := &v.c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+
+		// id
+		switch j, dup := ids[r.ID]; {
+		case r.ID == "":
+			v.add(p+".id", "is required")
+		case !validID(r.ID):
+			v.add(p+".id", "%q: use only letters, digits, '-', '_' and '.' (ids label metrics and logs)", r.ID)
+		case dup:
+			v.add(p+".id", "duplicate route id %q (also routes[%d])", r.ID, j)
+		default:
+			ids[r.ID] = i
+		}
+
+		// methods
+		var set uint8
+		for k, m := range r.Methods {
+			bit, ok := methodBits[m]
+			switch {
+			case !ok && methodBits[strings.ToUpper(m)] != 0:
+				v.add(fmt.Sprintf("%s.methods[%d]", p, k), "unknown method %q (methods are case-sensitive: %q)", m, strings.ToUpper(m))
+			case !ok:
+				v.add(fmt.Sprintf("%s.methods[%d]", p, k), "unknown method %q: want one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", m)
+			case set&bit != 0:
+				v.add(fmt.Sprintf("%s.methods[%d]", p, k), "method %s is listed twice", m)
+			}
+			set |= bit
+		}
+		if len(r.Methods) == 0 {
+			set = allMethodBits
+		}
+
+		// pattern, and its uniqueness per method
+		if msg := checkPattern(r.Pattern); msg != "" {
+			v.add(p+".pattern", "%q: %s", r.Pattern, msg)
+		} else {
+			for _, s := range patterns[r.Pattern] {
+				if both := s.methods & set; both != 0 {
+					v.add(p+".pattern", "%q for %s is already routed by routes[%d] (%s)", r.Pattern, methodNames(both), s.index, v.c.Routes[s.index].ID)
+					break
+				}
+			}
+			patterns[r.Pattern] = append(patterns[r.Pattern], seenPattern{i, set})
+
+			if r.StripPrefix != "" && !isSegmentPrefix(r.StripPrefix, r.Pattern) {
+				v.add(p+".strip_prefix", "%q is not a whole-segment prefix of the pattern %q", r.StripPrefix, r.Pattern)
+			}
+		}
+
+		// backend
+		if r.Backend == "" {
+			v.add(p+".backend", "is required (a backend name, or %q)", BackendSelf)
+		} else if r.Backend != BackendSelf && !v.backendByName[r.Backend] {
+			v.add(p+".backend", "unknown backend %q", r.Backend)
+		}
+
+		// auth and scopes
+		switch r.Auth {
+		case AuthJWT, AuthAPIKey, AuthNone:
+		default:
+			v.add(p+".auth", "%q: want jwt, api_key or none", r.Auth)
+		}
+		if r.Auth == AuthNone && len(r.RequiredScopes) > 0 {
+			v.add(p+".required_scopes", "needs an authenticated route: auth none has no scopes to check")
+		}
+
+		// rate limiting
+		if r.RateLimitTier != "" {
+			t, ok := v.tierByName[r.RateLimitTier]
+			switch {
+			case !ok:
+				v.add(p+".rate_limit_tier", "unknown tier %q", r.RateLimitTier)
+			case t.Key == TierKeyUserID && r.Auth == AuthNone:
+				v.add(p+".rate_limit_tier", "tier %q counts per user_id, but auth none routes have no user id", t.Name)
+			case t.Key == TierKeyAPIKey && r.Auth != AuthAPIKey:
+				v.add(p+".rate_limit_tier", "tier %q counts per api_key, but this route (auth %s) has no API key", t.Name, r.Auth)
+			}
+		}
+		switch r.RateLimitFailMode {
+		case FailOpen, FailClosed:
+		default:
+			v.add(p+".rate_limit_fail_mode", "%q: want open or closed", r.RateLimitFailMode)
+		}
+
+		// sizes, timeouts, priority
+		if r.TimeoutMS < 0 {
+			v.add(p+".timeout_ms", "must be > 0 (or left out for the default %dms)", DefaultRouteTimeoutMS)
+		} else if r.TimeoutMS == 0 {
+			v.add(p+".timeout_ms", "must be > 0 (ApplyDefaults was not called)")
+		}
+		if r.MaxBodyBytes < 0 {
+			v.add(p+".max_body_bytes", "must not be negative")
+		}
+		switch r.Priority {
+		case "P0", "P1", "P2", "P3":
+		default:
+			v.add(p+".priority", "%q: want P0, P1, P2 or P3", r.Priority)
+		}
+
+		// deprecation
+		if r.Sunset != "" {
+			if _, err := time.Parse("2006-01-02", r.Sunset); err != nil {
+				v.add(p+".sunset", "%q: want a date YYYY-MM-DD", r.Sunset)
+			}
+			if !r.Deprecated {
+				v.add(p+".sunset", "is only sent for deprecated routes: set deprecated: true")
+			}
+		}
+
+		if r.CORS != nil {
+			v.cors(p+".cors", r.CORS)
+		}
+	}
+}
+
+func validID(s string) bool {
+	for _, r := range s {
+		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPattern returns what is wrong with a route pattern, or "". The grammar
+// is pipeline.RouteSpec's: an absolute path, optionally ending in "/*".
+func checkPattern(p string) string {
+	if p == "" {
+		return "is required"
+	}
+	if p[0] != '/' {
+		return "must start with '/'"
+	}
+	for _, r := range p {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return "must not contain whitespace or control characters"
+		}
+	}
+	if strings.ContainsAny(p, "%?#") {
+		return "must not contain '%', '?' or '#' (patterns match decoded paths, without query)"
+	}
+	if strings.Contains(p, "//") {
+		return "must not contain an empty segment (\"//\")"
+	}
+	base := strings.TrimSuffix(p, "/*")
+	if strings.Contains(base, "*") {
+		return "'*' is only allowed as a final \"/*\""
+	}
+	for _, seg := range strings.Split(base, "/") {
+		if seg == "." || seg == ".." {
+			return "must not contain \".\" or \"..\" segments"
+		}
+	}
+	return ""
+}
+
+// isSegmentPrefix reports whether strip is a prefix of pattern's literal part
+// ending at a segment boundary: "/api/v2" of "/api/v2/users/*", not "/api/v".
+func isSegmentPrefix(strip, pattern string) bool {
+	if !strings.HasPrefix(strip, "/") || strings.HasSuffix(strip, "/") || checkPattern(strip) != "" || strings.Contains(strip, "*") {
+		return false
+	}
+	base := strings.TrimSuffix(pattern, "/*")
+	return base == strip || strings.HasPrefix(base, strip+"/")
+}
+
+func (v *validator) cors(p string, c *CORS) {
+	wildcard := false
+	if len(c.AllowedOrigins) == 0 {
+		v.add(p+".allowed_origins", "at least one origin (or \"*\") is required")
+	}
+	for k, o := range c.AllowedOrigins {
+		if o == "*" {
+			wildcard = true
+			continue
+		}
+		if msg := checkOrigin(o); msg != "" {
+			v.add(fmt.Sprintf("%s.allowed_origins[%d]", p, k), "%q: %s", o, msg)
+		}
+	}
+	if wildcard && c.Credentials {
+		v.add(p+".allow_credentials", "browsers refuse credentials with origin \"*\": list the origins")
+	}
+	for k, m := range c.AllowedMethods {
+		if methodBits[m] == 0 {
+			v.add(fmt.Sprintf("%s.allowed_methods[%d]", p, k), "unknown method %q", m)
+		}
+	}
+	if c.MaxAgeSeconds < 0 {
+		v.add(p+".max_age_seconds", "must not be negative")
+	}
+}
+
+// checkOrigin accepts scheme://host[:port] exactly as browsers send Origin.
+func checkOrigin(o string) string {
+	const want = "want \"*\" or scheme://host[:port], like https://app.example.com"
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return want
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "/") || strings.ContainsAny(o, "?#") {
+		return want + " (no path, not even a trailing '/')"
+	}
+	if strings.ToLower(o) != o {
+		return "must be lower case, as browsers send it"
+	}
+	return ""
+}
+
+// --- auth -------------------------------------------------------------------
+
+// knownAlgorithms are the JWS algorithms a config may list. Symmetric (HS*)
+// and "none" are never accepted.
+var knownAlgorithms = map[string]bool{
+	"RS256": true, "RS384": true, "RS512": true,
+	"PS256": true, "PS384": true, "PS512": true,
+	"ES256": true, "ES384": true, "ES512": true,
+	"EdDSA": true,
+}
+
+func (v *validator) auth() {
+	c := v.c
+	j := c.Auth.JWT
+
+	jwtRoutes := 0
+	for _, r := range c.Routes {
+		if r.Auth == AuthJWT {
+			jwtRoutes++
+		}
+	}
+	if jwtRoutes > 0 {
+		if len(j.Issuers) == 0 {
+			v.add("auth.jwt.issuers", "required: %d route(s) use auth jwt", jwtRoutes)
+		}
+		if len(j.Audiences) == 0 {
+			v.add("auth.jwt.audiences", "required: %d route(s) use auth jwt", jwtRoutes)
+		}
+		if j.JWKSFile == "" && j.JWKSURL == "" {
+			v.add("auth.jwt", "jwks_file or jwks_url is required: %d route(s) use auth jwt", jwtRoutes)
+		}
+	}
+	for k, s := range j.Issuers {
+		if s == "" {
+			v.add(fmt.Sprintf("auth.jwt.issuers[%d]", k), "must not be empty")
+		}
+	}
+	for k, s := range j.Audiences {
+		if s == "" {
+			v.add(fmt.Sprintf("auth.jwt.audiences[%d]", k), "must not be empty")
+		}
+	}
+	if j.JWKSFile != "" && j.JWKSURL != "" {
+		v.add("auth.jwt.jwks_url", "set jwks_file or jwks_url, not both")
+	}
+	if j.JWKSFile != "" {
+		v.readable("auth.jwt.jwks_file", j.JWKSFile)
+	}
+	if j.JWKSURL != "" {
+		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("auth.jwt.jwks_url", "%q: want an http:// or https:// URL", j.JWKSURL)
+		}
+	}
+	if j.RefreshInterval <= 0 {
+		v.add("auth.jwt.refresh_interval", "must be a duration > 0")
+	}
+	if j.ClockSkew != nil && *j.ClockSkew < 0 {
+		v.add("auth.jwt.clock_skew", "must not be negative")
+	}
+	if j.ScopesClaim == "" {
+		v.add("auth.jwt.scopes_claim", "must name a claim, like scope or scopes")
+	}
+	for k, a := range j.Algorithms {
+		switch {
+		case knownAlgorithms[a]:
+		case strings.HasPrefix(strings.ToUpper(a), "HS") || strings.EqualFold(a, "none"):
+			v.add(fmt.Sprintf("auth.jwt.algorithms[%d]", k), "%q is never accepted: only asymmetric algorithms are allowed", a)
+		default:
+			v.add(fmt.Sprintf("auth.jwt.algorithms[%d]", k), "unknown algorithm %q (e.g. RS256, ES256, EdDSA)", a)
+		}
+	}
+	if j.Cache.MaxEntries < 0 {
+		v.add("auth.jwt.cache.max_entries", "must not be negative")
+	}
+
+	if c.Auth.APIKeysFile != "" {
+		v.readable("auth.api_keys_file", c.Auth.APIKeysFile)
+	}
+	hashes := map[string]int{}
+	ids := map[string]int{}
+	for i, k := range c.Auth.APIKeys {
+		p := v.apiKeyPath(i)
+		switch j, dup := ids[k.ID]; {
+		case k.ID == "":
+			v.add(p+".id", "is required (a label for logs; never the key itself)")
+		case dup:
+			v.add(p+".id", "duplicate API key id %q (also %s)", k.ID, v.apiKeyPath(j))
+		default:
+			ids[k.ID] = i
+		}
+		h := strings.ToLower(k.SHA256)
+		if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
+			v.add(p+".sha256", "want 64 hex digits (the SHA-256 of the key), got %d characters", len(k.SHA256))
+		} else if j, dup := hashes[h]; dup {
+			v.add(p+".sha256", "the same key hash as %s", v.apiKeyPath(j))
+		} else {
+			hashes[h] = i
+		}
+		if k.PartnerID == "" {
+			v.add(p+".partner_id", "is required (sent upstream as X-Partner-ID)")
+		}
+		if k.Tier != "" && v.tierByName[k.Tier] == nil {
+			v.add(p+".tier", "unknown tier %q", k.Tier)
+		}
+	}
+}
+
+// apiKeyPath names the i-th entry of Auth.APIKeys where it was written:
+// auth.api_keys[n] inline, or auth.api_keys_file[n] when it came from the file.
+func (v *validator) apiKeyPath(i int) string {
+	if s := v.c.src; s != nil && i >= s.inlineKeys {
+		return fmt.Sprintf("auth.api_keys_file[%d]", i-s.inlineKeys)
+	}
+	return fmt.Sprintf("auth.api_keys[%d]", i)
+}
+
+// readable reports a file the config names that cannot be read.
+func (v *validator) readable(path, name string) {
+	full := v.c.Resolve(name)
+	f, err := os.Open(full)
+	if err != nil {
+		v.add(path, "cannot read %s: %s", full, errText(err))
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		v.add(path, "%s is a directory, not a file", full)
+		return
+	}
+	if _, err := f.Read(make([]byte, 1)); errors.Is(err, io.EOF) {
+		v.add(path, "%s is empty", full)
+	} else if err != nil {
+		v.add(path, "cannot read %s: %s", full, errText(err))
+	}
+}

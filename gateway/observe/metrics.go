@@ -1,0 +1,466 @@
+package observe
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// UnmatchedRoute is the route label of requests that matched no route (404,
+// 405 and requests rejected before routing). Config validation should keep
+// it out of the route-id namespace.
+const UnmatchedRoute = "none"
+
+// Method indexes, the same numbering as pipeline.Method; Observe takes them as
+// a plain uint8 so this package does not depend on the pipeline.
+const (
+	methodUnknown uint8 = 0
+	methodCount         = 8
+)
+
+// methodLabels are the method label values by method index. Unknown methods
+// (CONNECT, TRACE, extensions) share one value so a client cannot create
+// series by inventing methods.
+var methodLabels = [methodCount]string{"OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+const classCount = 5
+
+var classLabels = [classCount]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// statusClass maps a status code to 0..4 (1xx..5xx). Codes outside 100..599
+// are counted as 5xx: the gateway produced something no client can use.
+func statusClass(status int) int {
+	c := status/100 - 1
+	if c < 0 || c >= classCount {
+		return classCount - 1
+	}
+	return c
+}
+
+// Reason is why the gateway answered a request itself instead of (or after
+// failing at) proxying it. It is the reason label of
+// gatelab_rejections_total and, through String, a natural error_type for
+// the access log.
+type Reason uint8
+
+// Reasons. The zero value is ReasonOther, a catch-all that should not appear
+// in practice.
+const (
+	ReasonOther                Reason = iota // anything not listed below
+	ReasonUnauthorized                       // 401: missing or invalid credentials
+	ReasonForbidden                          // 403: valid credentials, missing scope
+	ReasonRateLimited                        // 429: over the tier's limit
+	ReasonNotFound                           // 404: no route matched
+	ReasonMethodNotAllowed                   // 405: route matched, method did not
+	ReasonBadRequest                         // 400: malformed request
+	ReasonPayloadTooLarge                    // 413: body above max_body_bytes
+	ReasonHeaderTooLarge                     // 431: headers above max_header_bytes
+	ReasonUpstreamTimeout                    // 504: the route's timeout elapsed
+	ReasonUpstreamUnavailable                // 503/502: no healthy instance, connection refused
+	ReasonUpstreamError                      // 502: upstream sent an invalid response
+	ReasonRateLimitUnavailable               // 503: limiter gave no decision and the route fails closed
+	ReasonClientClosed                       // 499: client went away before the response
+	ReasonInternal                           // 500: a gateway bug or an unexpected failure
+	reasonCount
+)
+
+var reasonNames = [reasonCount]string{
+	ReasonOther:                "other",
+	ReasonUnauthorized:         "unauthorized",
+	ReasonForbidden:            "forbidden",
+	ReasonRateLimited:          "rate_limited",
+	ReasonNotFound:             "not_found",
+	ReasonMethodNotAllowed:     "method_not_allowed",
+	ReasonBadRequest:           "bad_request",
+	ReasonPayloadTooLarge:      "payload_too_large",
+	ReasonHeaderTooLarge:       "header_too_large",
+	ReasonUpstreamTimeout:      "upstream_timeout",
+	ReasonUpstreamUnavailable:  "upstream_unavailable",
+	ReasonUpstreamError:        "upstream_error",
+	ReasonRateLimitUnavailable: "ratelimit_unavailable",
+	ReasonClientClosed:         "client_closed",
+	ReasonInternal:             "internal",
+}
+
+// String returns the short snake_case code ("rate_limited"). Out-of-range
+// values read as "other".
+func (r Reason) String() string {
+	if r >= reasonCount {
+		return reasonNames[ReasonOther]
+	}
+	return reasonNames[r]
+}
+
+// LimitResult is the outcome of one rate-limit check.
+type LimitResult uint8
+
+// Limit results, the result label of gatelab_ratelimit_decisions_total.
+const (
+	LimitAllowed    LimitResult = iota // counted and admitted
+	LimitLimited                       // over the limit, rejected with 429
+	LimitNoDecision                    // the limiter failed (pipeline.ErrNoDecision); the fail mode decided
+	limitResultCount
+)
+
+var limitResultNames = [limitResultCount]string{"allowed", "limited", "no_decision"}
+
+// String returns the label value.
+func (r LimitResult) String() string {
+	if r >= limitResultCount {
+		return limitResultNames[LimitNoDecision]
+	}
+	return limitResultNames[r]
+}
+
+// Histogram buckets, in seconds. Request and upstream durations span a
+// sub-millisecond local backend up to the 10 s default route timeout; the
+// gateway's own overhead is usually microseconds, so its buckets start lower.
+var (
+	latencyBuckets = []float64{
+		0.0001, 0.00025, 0.0005,
+		0.001, 0.0025, 0.005,
+		0.01, 0.025, 0.05,
+		0.1, 0.25, 0.5,
+		1, 2.5, 5, 10,
+	}
+	overheadBuckets = []float64{
+		0.00001, 0.000025, 0.00005,
+		0.0001, 0.00025, 0.0005,
+		0.001, 0.0025, 0.005,
+		0.01, 0.025, 0.05,
+		0.1, 0.25, 1, 10,
+	}
+)
+
+// Metrics owns the gateway's Prometheus registry and every gatelab_* family.
+// Create one per process with NewMetrics; it is safe for concurrent use.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	upstream   *prometheus.HistogramVec
+	overhead   *prometheus.HistogramVec
+	rejections *prometheus.CounterVec
+	rlDecision *prometheus.CounterVec
+
+	configVersion prometheus.Gauge
+	configReloads *prometheus.CounterVec
+	engineInfo    *prometheus.GaugeVec
+
+	logDropped prometheus.Counter
+	logWritten prometheus.Counter
+	inFlight   prometheus.Gauge
+
+	mu     sync.Mutex
+	routes map[string]*RouteMetrics
+	tiers  map[string]*TierMetrics
+}
+
+// NewMetrics creates the gateway's own registry (never the global default
+// one, so several gateways can live in one test binary), registers the
+// gatelab_* families plus the Go runtime and process collectors, and builds
+// the scrape handler.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg:    prometheus.NewRegistry(),
+		routes: make(map[string]*RouteMetrics),
+		tiers:  make(map[string]*TierMetrics),
+	}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_requests_total",
+		Help: "Requests answered by the gateway, by route id (\"none\" when no route matched), method and status class.",
+	}, []string{"route", "method", "status_class"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_request_duration_seconds",
+		Help:    "Time from reading the request to finishing the response, by route.",
+		Buckets: latencyBuckets,
+	}, []string{"route"})
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_upstream_duration_seconds",
+		Help:    "Time spent waiting on the upstream (request sent to response finished), by route; requests that never reached an upstream are not observed.",
+		Buckets: latencyBuckets,
+	}, []string{"route"})
+	m.overhead = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_gateway_overhead_seconds",
+		Help:    "Request duration minus upstream duration: the time the gateway itself added, by route.",
+		Buckets: overheadBuckets,
+	}, []string{"route"})
+	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_rejections_total",
+		Help: "Requests the gateway answered with an error of its own, by route and reason code.",
+	}, []string{"route", "reason"})
+	m.rlDecision = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_ratelimit_decisions_total",
+		Help: "Rate-limit checks by tier and result (allowed, limited, no_decision).",
+	}, []string{"tier", "result"})
+	m.configVersion = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gatelab_config_version",
+		Help: "Version of the config snapshot currently serving traffic.",
+	})
+	m.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_config_reloads_total",
+		Help: "Config reload attempts by result (success, failure).",
+	}, []string{"result"})
+	m.engineInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatelab_engine_info",
+		Help: "Engines this gateway runs; always 1, the labels carry the information.",
+	}, []string{"server", "router", "limiter"})
+	m.logDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatelab_access_log_dropped_total",
+		Help: "Access-log lines dropped because the queue was full or the output failed.",
+	})
+	m.logWritten = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatelab_access_log_written_total",
+		Help: "Access-log lines written to the output.",
+	})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gatelab_in_flight_requests",
+		Help: "Requests currently being handled by the gateway.",
+	})
+
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration, m.upstream, m.overhead, m.rejections, m.rlDecision,
+		m.configVersion, m.configReloads, m.engineInfo,
+		m.logDropped, m.logWritten, m.inFlight,
+	)
+	// Both results exist from the start so rate() sees the first failure.
+	m.configReloads.WithLabelValues("success")
+	m.configReloads.WithLabelValues("failure")
+
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		// A failing collector must not blank the whole scrape.
+		ErrorHandling: promhttp.ContinueOnError,
+		// Exposes promhttp_metric_handler_errors_total.
+		Registry: m.reg,
+	})
+	return m
+}
+
+// Registry returns the gateway's registry, for tests and for registering
+// extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text (or negotiated) format;
+// mount it on the admin listener.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// SetEngines records the running engines in gatelab_engine_info, replacing
+// any earlier value.
+func (m *Metrics) SetEngines(server, router, limiter string) {
+	m.engineInfo.Reset()
+	m.engineInfo.WithLabelValues(server, router, limiter).Set(1)
+}
+
+// SetConfigVersion records the version of the snapshot now serving traffic.
+func (m *Metrics) SetConfigVersion(v int64) { m.configVersion.Set(float64(v)) }
+
+// ConfigReloaded counts one reload attempt.
+func (m *Metrics) ConfigReloaded(ok bool) {
+	if ok {
+		m.configReloads.WithLabelValues("success").Inc()
+	} else {
+		m.configReloads.WithLabelValues("failure").Inc()
+	}
+}
+
+// InFlight is the gatelab_in_flight_requests gauge: Inc when a request
+// starts, Dec when its response is done.
+func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
+
+// AccessLogDropped and AccessLogWritten are the access log's counters, to
+// pass in AccessLogOptions.
+func (m *Metrics) AccessLogDropped() prometheus.Counter { return m.logDropped }
+
+// AccessLogWritten: see AccessLogDropped.
+func (m *Metrics) AccessLogWritten() prometheus.Counter { return m.logWritten }
+
+// ForRoute returns the metrics handle of a route id, creating it on first
+// use; later calls with the same id return the same handle, so snapshots
+// built by successive reloads share it. Safe for concurrent use, but it takes
+// a lock: call it when a snapshot is built, keep the handle next to the
+// route, and use only the handle per request. Use UnmatchedRoute for requests
+// no route matched.
+func (m *Metrics) ForRoute(id string) *RouteMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.routes[id]
+	if r == nil {
+		r = &RouteMetrics{m: m, id: id}
+		m.routes[id] = r
+	}
+	return r
+}
+
+// ForTier returns the rate-limit counters of a tier, creating them on first
+// use (eagerly: three series per tier). Call it at snapshot build.
+func (m *Metrics) ForTier(name string) *TierMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tiers[name]
+	if t == nil {
+		t = &TierMetrics{}
+		for i := range t.c {
+			t.c[i] = m.rlDecision.WithLabelValues(name, limitResultNames[i])
+		}
+		m.tiers[name] = t
+	}
+	return t
+}
+
+// RetainRoutes deletes the series and cached handles of every route id not
+// in keep (UnmatchedRoute is always kept), so routes removed by a reload stop
+// being exported. Handles still held by requests of the old snapshot keep
+// working, but what they count afterwards is no longer exported.
+func (m *Metrics) RetainRoutes(keep []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want := make(map[string]bool, len(keep)+1)
+	for _, id := range keep {
+		want[id] = true
+	}
+	want[UnmatchedRoute] = true
+	for id := range m.routes {
+		if want[id] {
+			continue
+		}
+		delete(m.routes, id)
+		l := prometheus.Labels{"route": id}
+		m.requests.DeletePartialMatch(l)
+		m.rejections.DeletePartialMatch(l)
+		m.duration.Delete(l)
+		m.upstream.Delete(l)
+		m.overhead.Delete(l)
+	}
+}
+
+// RouteMetrics holds one route's metric children. They are resolved from
+// their vectors on first use and cached in atomic pointers, so a route that
+// exists in the config but never sees a given method, status class or
+// rejection reason exports no series for it (with thousands of routes in a
+// router benchmark, eager resolution would export hundreds of thousands of
+// zero series). The first use of a combination allocates once; every later
+// call is allocation-free.
+//
+// A nil *RouteMetrics is valid: its methods do nothing.
+type RouteMetrics struct {
+	m  *Metrics
+	id string
+
+	hist     atomic.Pointer[routeHistograms]
+	requests [methodCount][classCount]atomic.Pointer[counterRef]
+	rejects  [reasonCount]atomic.Pointer[counterRef]
+}
+
+type counterRef struct{ c prometheus.Counter }
+
+type routeHistograms struct{ total, upstream, overhead prometheus.Observer }
+
+// ID returns the route label value.
+func (r *RouteMetrics) ID() string { return r.id }
+
+// Observe records one finished request: method is a pipeline.Method value
+// (0 unknown, 1 GET .. 7 OPTIONS; larger values count as unknown), status the
+// status code sent, total the whole time in the gateway, and upstream the
+// time spent on the upstream exchange. upstream <= 0 means no upstream was
+// called (a rejection or the gateway's own answer): the upstream histogram is
+// not observed and the whole total counts as overhead. Call it once per
+// request, rejected or not.
+func (r *RouteMetrics) Observe(method uint8, status int, total, upstream time.Duration) {
+	if r == nil {
+		return
+	}
+	if method >= methodCount {
+		method = methodUnknown
+	}
+	class := statusClass(status)
+	ref := r.requests[method][class].Load()
+	if ref == nil {
+		ref = r.resolveRequests(method, class)
+	}
+	ref.c.Inc()
+
+	h := r.hist.Load()
+	if h == nil {
+		h = r.resolveHistograms()
+	}
+	if total < 0 {
+		total = 0
+	}
+	h.total.Observe(total.Seconds())
+	overhead := total
+	if upstream > 0 {
+		h.upstream.Observe(upstream.Seconds())
+		overhead -= upstream
+		if overhead < 0 {
+			overhead = 0
+		}
+	}
+	h.overhead.Observe(overhead.Seconds())
+}
+
+// Reject counts one request the gateway refused or failed, in addition to
+// its Observe.
+func (r *RouteMetrics) Reject(reason Reason) {
+	if r == nil {
+		return
+	}
+	if reason >= reasonCount {
+		reason = ReasonOther
+	}
+	ref := r.rejects[reason].Load()
+	if ref == nil {
+		ref = r.resolveReject(reason)
+	}
+	ref.c.Inc()
+}
+
+// The resolve functions are the cold paths. Two goroutines racing here get
+// the same child from the vector, so whichever Store wins is equivalent.
+
+func (r *RouteMetrics) resolveRequests(method uint8, class int) *counterRef {
+	ref := &counterRef{c: r.m.requests.WithLabelValues(r.id, methodLabels[method], classLabels[class])}
+	r.requests[method][class].Store(ref)
+	return ref
+}
+
+func (r *RouteMetrics) resolveHistograms() *routeHistograms {
+	h := &routeHistograms{
+		total:    r.m.duration.WithLabelValues(r.id),
+		upstream: r.m.upstream.WithLabelValues(r.id),
+		overhead: r.m.overhead.WithLabelValues(r.id),
+	}
+	r.hist.Store(h)
+	return h
+}
+
+func (r *RouteMetrics) resolveReject(reason Reason) *counterRef {
+	ref := &counterRef{c: r.m.rejections.WithLabelValues(r.id, reasonNames[reason])}
+	r.rejects[reason].Store(ref)
+	return ref
+}
+
+// TierMetrics holds one rate-limit tier's decision counters. A nil
+// *TierMetrics is valid: Record does nothing.
+type TierMetrics struct {
+	c [limitResultCount]prometheus.Counter
+}
+
+// Record counts one rate-limit check. Allocation-free.
+func (t *TierMetrics) Record(result LimitResult) {
+	if t == nil {
+		return
+	}
+	if result >= limitResultCount {
+		result = LimitNoDecision
+	}
+	t.c[result].Inc()
+}

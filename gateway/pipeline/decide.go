@@ -1,0 +1,358 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gatelab/gatelab/gateway/auth"
+	"github.com/gatelab/gatelab/gateway/observe"
+)
+
+// Request is the read-only view of an incoming request that decide needs.
+// Server engines fill it from their native request without copying: every
+// string may point into the engine's buffers and is valid only until the
+// engine's handler returns. Header fields hold the first value of the header
+// ("" when absent).
+type Request struct {
+	Method        Method
+	MethodText    string // as received, for logs
+	RawPath       string // request-target path as received, before '?'
+	Query         string // raw query without '?'
+	Host          string
+	ClientIP      string
+	ContentLength int64 // -1 when unknown (chunked)
+	Authorization string
+	APIKey        string
+	RequestID     string
+	Traceparent   string
+	Origin        string
+	// PreflightMethod is Access-Control-Request-Method (CORS preflight).
+	PreflightMethod string
+	UserAgent       string
+}
+
+// Outcome codes: stable short strings used in JSON error bodies and logs.
+const (
+	CodeBadRequest         = "bad_request"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodePayloadTooLarge    = "payload_too_large"
+	CodeForbidden          = "insufficient_scope"
+	CodeRateLimited        = "rate_limit_exceeded"
+	CodeRateLimitDown      = "rate_limiter_unavailable"
+	CodeNoBackend          = "no_healthy_backend"
+	CodeUpstreamTimeout    = "upstream_timeout"
+	CodeUpstreamUnavailable = "upstream_unavailable"
+)
+
+// Header is one response header to set.
+type Header struct{ Key, Value string }
+
+// Decision is the outcome of decide for one request, and the scratch space the
+// pipeline needs for it. Engines get one from Gateway.Acquire and return it
+// with Release; all buffers are reused so a request allocates nothing here.
+type Decision struct {
+	Start time.Time
+	Snap  *Snapshot
+	Route *Route // nil when no route matched
+
+	// Status is 0 when the request must be forwarded to Target, otherwise the
+	// status the gateway answers with (Body, Headers).
+	Status int
+	Code   string
+	reason observe.Reason
+
+	Target       *Instance
+	UpstreamPath string // path to send upstream (prefix stripped)
+
+	Identity    auth.Identity
+	HasIdentity bool
+
+	Limit    LimitDecision
+	HasLimit bool
+	// NoDecision is true when the limiter failed and the route failed open.
+	NoDecision bool
+	RetryAfter int // seconds, for 429/503; 0 none
+
+	RequestID   string // incoming (validated) or generated
+	Traceparent string // to send upstream
+
+	scratch [64]byte
+	idBuf  [36]byte
+	tpBuf  [55]byte
+	keyBuf []byte
+	body   []byte
+	hbuf   []byte
+	hdrs   [16]Header
+	nh     int
+	allow  string
+	wwwAuth string
+}
+
+func (d *Decision) reset() {
+	keyBuf, body, hbuf := d.keyBuf[:0], d.body[:0], d.hbuf[:0]
+	*d = Decision{}
+	d.keyBuf, d.body, d.hbuf = keyBuf, body, hbuf
+}
+
+// Scratch is 64 bytes an engine may use for request-scoped strings (the
+// client IP text); valid until Release.
+func (d *Decision) Scratch() *[64]byte { return &d.scratch }
+
+// Forward reports whether the request goes to an upstream.
+func (d *Decision) Forward() bool { return d.Status == 0 }
+
+// Body is the JSON body of a gateway answer ({"error","request_id"}).
+func (d *Decision) Body() []byte { return d.body }
+
+// Decide runs the engine-neutral policy for one request: request id, trace
+// context, path check, route lookup, CORS preflight, body limit, authn,
+// authz, rate limit, upstream selection. It never blocks except in the
+// limiter (bounded by ctx) and never allocates on the forward path with a
+// cached token and the local limiter.
+func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
+	s := d.Snap
+
+	// Request id: keep a well-formed client id, else generate one.
+	if req.RequestID != "" && observe.ValidRequestID(req.RequestID) {
+		d.RequestID = req.RequestID
+	} else {
+		d.RequestID = bytesView(observe.AppendRequestID(d.idBuf[:0]))
+	}
+	// Trace context: continue a valid incoming trace, else start one.
+	traceID, _, flags, ok := observe.ParseTraceparent(req.Traceparent)
+	if !ok {
+		traceID, flags = observe.NewTraceID(), 1
+	}
+	tp := observe.AppendTraceparent(d.tpBuf[:0], traceID, observe.NewSpanID(), flags)
+	d.Traceparent = bytesView(tp)
+
+	path, ok := CanonicalPath(req.RawPath)
+	if !ok {
+		g.reject(d, 400, CodeBadRequest, observe.ReasonBadRequest)
+		return
+	}
+	m := s.Router.Match(req.Method, path)
+	switch m.Status {
+	case NotFound:
+		if req.Method == MethodOptions && req.PreflightMethod != "" {
+			// A preflight for a path whose route does not allow OPTIONS.
+			if g.preflight(d, req, path) {
+				return
+			}
+		}
+		g.reject(d, 404, CodeNotFound, observe.ReasonNotFound)
+		return
+	case MethodNotAllowed:
+		if req.Method == MethodOptions && req.PreflightMethod != "" && g.preflight(d, req, path) {
+			return
+		}
+		d.allow = m.Allow.Allow()
+		g.reject(d, 405, CodeMethodNotAllowed, observe.ReasonMethodNotAllowed)
+		return
+	}
+	r := &s.Routes[m.Route]
+	d.Route = r
+
+	if req.ContentLength > r.MaxBodyBytes {
+		g.reject(d, 413, CodePayloadTooLarge, observe.ReasonPayloadTooLarge)
+		return
+	}
+
+	// Authentication. Identity headers from the client are stripped by the
+	// engine whatever happens here; only a verified identity is sent.
+	switch r.Auth {
+	case AuthJWT:
+		tok, ok := auth.BearerToken(req.Authorization)
+		if !ok {
+			d.wwwAuth = `Bearer realm="gatelab"`
+			g.rejectAuth(d, auth.ErrMissingCredentials)
+			return
+		}
+		id, err := s.JWT.Verify(tok)
+		if err != nil {
+			d.wwwAuth = `Bearer realm="gatelab", error="invalid_token"`
+			g.rejectAuth(d, err)
+			return
+		}
+		d.Identity, d.HasIdentity = id, true
+	case AuthAPIKey:
+		if req.APIKey == "" {
+			d.wwwAuth = `APIKey realm="gatelab"`
+			g.rejectAuth(d, auth.ErrMissingCredentials)
+			return
+		}
+		id, err := s.APIKeys.Lookup(req.APIKey)
+		if err != nil {
+			d.wwwAuth = `APIKey realm="gatelab", error="invalid_key"`
+			g.rejectAuth(d, err)
+			return
+		}
+		d.Identity, d.HasIdentity = id, true
+	}
+	if len(r.RequiredScopes) > 0 && !d.Identity.HasScopes(r.RequiredScopes) {
+		d.wwwAuth = `Bearer realm="gatelab", error="insufficient_scope"`
+		g.reject(d, 403, CodeForbidden, observe.ReasonForbidden)
+		return
+	}
+
+	// Rate limit.
+	if t := g.tierFor(s, r, d); t != nil {
+		if !g.limit(ctx, d, req, r, t) {
+			return
+		}
+	}
+
+	if r.Self {
+		d.Status = 200
+		d.Code = ""
+		d.body = append(d.body[:0], `{"status":"ok"}`...)
+		return
+	}
+	inst := r.Backend.Pick()
+	if inst == nil {
+		d.RetryAfter = 1
+		g.reject(d, 503, CodeNoBackend, observe.ReasonUpstreamUnavailable)
+		return
+	}
+	d.Target = inst
+	d.UpstreamPath = stripPrefix(path, r.StripPrefix)
+}
+
+// tierFor picks the tier: an API key's own tier overrides the route's.
+func (g *Gateway) tierFor(s *Snapshot, r *Route, d *Decision) *Tier {
+	if d.HasIdentity && d.Identity.Tier != "" {
+		if t := s.Tiers[d.Identity.Tier]; t != nil {
+			return t
+		}
+	}
+	return r.Tier
+}
+
+// limit consults the limiter; it returns false when the request was rejected.
+func (g *Gateway) limit(ctx context.Context, d *Decision, req *Request, r *Route, t *Tier) bool {
+	key := append(d.keyBuf[:0], t.keyPrefix...)
+	switch t.Key {
+	case KeyUserID:
+		key = append(key, d.Identity.Subject...)
+	case KeyAPIKey:
+		key = append(key, d.Identity.KeyHash...)
+	case KeyClientIP:
+		key = append(key, req.ClientIP...)
+	}
+	d.keyBuf = key
+	dec, err := g.limiter.Allow(ctx, bytesView(key), t.Policy)
+	if err != nil {
+		t.Metrics.Record(observe.LimitNoDecision)
+		if r.FailClosed {
+			d.RetryAfter = 1
+			g.reject(d, 503, CodeRateLimitDown, observe.ReasonRateLimitUnavailable)
+			return false
+		}
+		d.NoDecision = true
+		return true
+	}
+	d.Limit, d.HasLimit = dec, true
+	if !dec.Allowed {
+		t.Metrics.Record(observe.LimitLimited)
+		d.RetryAfter = ceilSeconds(dec.RetryAfter)
+		g.reject(d, 429, CodeRateLimited, observe.ReasonRateLimited)
+		return false
+	}
+	t.Metrics.Record(observe.LimitAllowed)
+	return true
+}
+
+// preflight answers a CORS preflight for the route that would serve the
+// preflighted method. It reports whether it answered.
+func (g *Gateway) preflight(d *Decision, req *Request, path string) bool {
+	s := d.Snap
+	pm := ParseMethod(req.PreflightMethod)
+	m := s.Router.Match(pm, path)
+	if m.Status != Found {
+		return false
+	}
+	r := &s.Routes[m.Route]
+	if r.CORS == nil || !r.CORS.allows(req.Origin) {
+		return false
+	}
+	d.Route = r
+	d.Status = 204
+	d.body = d.body[:0]
+	return true
+}
+
+func (c *CORSPolicy) allows(origin string) bool {
+	if origin == "" {
+		return false
+	}
+	if c.AnyOrigin {
+		return true
+	}
+	_, ok := c.Origins[origin]
+	return ok
+}
+
+func (g *Gateway) rejectAuth(d *Decision, err error) {
+	if errors.Is(err, auth.ErrKeyStoreUnavailable) {
+		// Never accept a token we could not check: 503, not 200, not 401.
+		d.wwwAuth = ""
+		d.RetryAfter = 5
+		g.reject(d, 503, auth.Code(err), observe.ReasonInternal)
+		return
+	}
+	g.reject(d, 401, auth.Code(err), observe.ReasonUnauthorized)
+}
+
+// reject sets a gateway answer with the JSON error body.
+func (g *Gateway) reject(d *Decision, status int, code string, reason observe.Reason) {
+	d.Status = status
+	d.Code = code
+	d.reason = reason
+	b := append(d.body[:0], `{"error":"`...)
+	b = append(b, code...)
+	b = append(b, `","request_id":"`...)
+	b = append(b, d.RequestID...)
+	b = append(b, '"')
+	if status == 429 {
+		b = append(b, `,"retry_after":`...)
+		b = strconv.AppendInt(b, int64(d.RetryAfter), 10)
+	}
+	b = append(b, '}')
+	d.body = b
+}
+
+// UpstreamError turns a forwarding failure into the gateway's answer: 504 on
+// timeout, 413 when the streamed body went over the limit, 502 otherwise.
+func (g *Gateway) UpstreamError(d *Decision, timeout, tooLarge bool) {
+	switch {
+	case tooLarge:
+		g.reject(d, 413, CodePayloadTooLarge, observe.ReasonPayloadTooLarge)
+	case timeout:
+		g.reject(d, 504, CodeUpstreamTimeout, observe.ReasonUpstreamTimeout)
+	default:
+		g.reject(d, 502, CodeUpstreamUnavailable, observe.ReasonUpstreamUnavailable)
+	}
+}
+
+// stripPrefix removes a segment prefix; the result always starts with '/'.
+func stripPrefix(path, prefix string) string {
+	if prefix == "" || len(path) < len(prefix) || path[:len(prefix)] != prefix {
+		return path
+	}
+	rest := path[len(prefix):]
+	if rest == "" {
+		return "/"
+	}
+	return rest
+}
+
+func ceilSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}

@@ -1,0 +1,381 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatelab/gatelab/gateway/auth"
+	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/observe"
+)
+
+// AuthKind is how a route authenticates callers.
+type AuthKind uint8
+
+const (
+	AuthNone AuthKind = iota
+	AuthJWT
+	AuthAPIKey
+)
+
+// Priority is a route's load-shedding class; P0 is never shed.
+type Priority uint8
+
+// Snapshot is one immutable, validated configuration compiled for the hot
+// path: the router is built, per-route metric children are resolved, header
+// values are pre-rendered. A request captures the snapshot once at its start
+// and finishes on it even if a reload swaps in a newer one.
+type Snapshot struct {
+	Version  int64
+	Config   *config.Config
+	Routes   []Route
+	Router   Router
+	Backends map[string]*Backend
+	Tiers    map[string]*Tier
+	JWT      *auth.JWTVerifier // nil when no route uses jwt
+	APIKeys  *auth.KeyStore
+	// forwardedProto is the X-Forwarded-Proto value.
+	ForwardedProto string
+}
+
+// Route is a compiled route. Everything a request needs is precomputed.
+type Route struct {
+	ID             string
+	Index          int
+	Pattern        string
+	Methods        MethodSet
+	Auth           AuthKind
+	RequiredScopes []string
+	Tier           *Tier
+	FailClosed     bool
+	Timeout        time.Duration
+	MaxBodyBytes   int64
+	StripPrefix    string
+	Backend        *Backend // nil when Self
+	Self           bool     // answered by the gateway itself (health)
+	Priority       Priority
+	CORS           *CORSPolicy
+	// Deprecation headers, pre-rendered; empty when not deprecated.
+	Deprecation string
+	Sunset      string
+	Metrics     *observe.RouteMetrics
+}
+
+// Tier is a compiled rate-limit tier.
+type Tier struct {
+	Policy
+	Key LimitKeyKind
+	// keyPrefix is "<tier>:<kind>:" prepended to the identity to form the
+	// limiter key.
+	keyPrefix string
+	// limitText and policyHeader are pre-rendered header values.
+	limitText    string
+	policyHeader string
+	Metrics      *observe.TierMetrics
+}
+
+// CORSPolicy is a route's compiled CORS policy.
+type CORSPolicy struct {
+	AnyOrigin      bool
+	Origins        map[string]struct{}
+	AllowMethods   string
+	AllowHeaders   string
+	MaxAge         string
+	AllowCredentials bool
+}
+
+// Backend is a named upstream with its instances.
+type Backend struct {
+	Name      string
+	Instances []*Instance
+	// wheel lists instances repeated by weight; next indexes it round-robin.
+	wheel []*Instance
+	next  atomic.Uint64
+}
+
+// Instance is one address of a backend.
+type Instance struct {
+	Backend string
+	URL     string // as configured
+	Scheme  string // http | https
+	Host    string // host:port, used as the pool key and Host header
+	Weight  int
+}
+
+// Pick returns the next instance by weighted round-robin, or nil when the
+// backend has none.
+func (b *Backend) Pick() *Instance {
+	if len(b.wheel) == 0 {
+		return nil
+	}
+	n := b.next.Add(1) - 1
+	return b.wheel[n%uint64(len(b.wheel))]
+}
+
+// BuildOptions are the dependencies a snapshot is compiled with.
+type BuildOptions struct {
+	RouterFactory RouterFactory
+	Metrics       *observe.Metrics
+	Now           func() time.Time
+	// Previous is the snapshot being replaced, if any, so backends keep their
+	// round-robin position (nothing else is carried over).
+	Previous *Snapshot
+}
+
+// Build compiles a validated config into a Snapshot. It returns an error if a
+// dependency cannot be set up (keys unreadable, router rejects the table); the
+// caller keeps serving the previous snapshot in that case.
+func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, error) {
+	if opts.RouterFactory == nil {
+		return nil, errors.New("build snapshot: no router factory")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Snapshot{
+		Version:        version,
+		Config:         cfg,
+		Backends:       make(map[string]*Backend, len(cfg.Backends)),
+		ForwardedProto: cfg.Gateway.ForwardedProto,
+	}
+	if s.ForwardedProto == "" {
+		s.ForwardedProto = "http"
+	}
+	for _, bc := range cfg.Backends {
+		b := &Backend{Name: bc.Name}
+		for _, ic := range bc.Instances {
+			u, err := url.Parse(ic.URL)
+			if err != nil {
+				return nil, fmt.Errorf("build snapshot: backend %s: %w", bc.Name, err)
+			}
+			inst := &Instance{Backend: bc.Name, URL: ic.URL, Scheme: u.Scheme, Host: u.Host, Weight: ic.Weight}
+			b.Instances = append(b.Instances, inst)
+			w := ic.Weight
+			if w <= 0 {
+				w = 1
+			}
+			for range w {
+				b.wheel = append(b.wheel, inst)
+			}
+		}
+		s.Backends[bc.Name] = b
+	}
+
+	tiers := make(map[string]*Tier, len(cfg.RateLimit.Tiers))
+	s.Tiers = tiers
+	for _, tc := range cfg.RateLimit.Tiers {
+		t, err := compileTier(tc)
+		if err != nil {
+			return nil, fmt.Errorf("build snapshot: %w", err)
+		}
+		if opts.Metrics != nil {
+			t.Metrics = opts.Metrics.ForTier(tc.Name)
+		}
+		tiers[tc.Name] = t
+	}
+
+	needJWT := false
+	for _, rc := range cfg.Routes {
+		if rc.Auth == "" || rc.Auth == "jwt" {
+			needJWT = true
+		}
+	}
+	if needJWT {
+		v, err := auth.NewJWTVerifier(cfg.Auth.JWT, cfg.BaseDir, auth.Options{Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("build snapshot: jwt: %w", err)
+		}
+		s.JWT = v
+	}
+	ks, err := auth.NewKeyStore(cfg.Auth.APIKeys, now)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("build snapshot: api keys: %w", err)
+	}
+	s.APIKeys = ks
+	for _, k := range cfg.Auth.APIKeys {
+		if k.Tier != "" {
+			if _, ok := tiers[k.Tier]; !ok {
+				s.close()
+				return nil, fmt.Errorf("build snapshot: api key %s: unknown tier %q", k.ID, k.Tier)
+			}
+		}
+	}
+
+	specs := make([]RouteSpec, len(cfg.Routes))
+	s.Routes = make([]Route, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		r, err := compileRoute(i, rc, cfg, s, tiers)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("build snapshot: route %s: %w", rc.ID, err)
+		}
+		if opts.Metrics != nil {
+			r.Metrics = opts.Metrics.ForRoute(rc.ID)
+		}
+		s.Routes[i] = r
+		specs[i] = RouteSpec{Index: i, Pattern: rc.Pattern, Methods: r.Methods}
+	}
+	router, err := opts.RouterFactory(specs)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("build snapshot: router: %w", err)
+	}
+	s.Router = router
+	// Keep round-robin positions across reloads so a reload under load does
+	// not send a burst to every backend's first instance.
+	if opts.Previous != nil {
+		for name, b := range s.Backends {
+			if old, ok := opts.Previous.Backends[name]; ok {
+				b.next.Store(old.next.Load())
+			}
+		}
+	}
+	return s, nil
+}
+
+// close releases background resources (JWKS refresh) of a snapshot that is
+// no longer served or failed to build.
+func (s *Snapshot) close() {
+	if s.JWT != nil {
+		s.JWT.Close()
+	}
+}
+
+func compileTier(tc config.Tier) (*Tier, error) {
+	t := &Tier{Policy: Policy{Name: tc.Name, Limit: tc.Limit, Window: tc.Window}}
+	switch tc.Algorithm {
+	case "", "sliding_window":
+		t.Algorithm = SlidingWindow
+	case "gcra":
+		t.Algorithm = GCRA
+	default:
+		return nil, fmt.Errorf("tier %s: unknown algorithm %q", tc.Name, tc.Algorithm)
+	}
+	switch tc.Key {
+	case "user_id":
+		t.Key = KeyUserID
+	case "api_key":
+		t.Key = KeyAPIKey
+	case "client_ip":
+		t.Key = KeyClientIP
+	case "global":
+		t.Key = KeyGlobal
+	default:
+		return nil, fmt.Errorf("tier %s: unknown key %q", tc.Name, tc.Key)
+	}
+	t.keyPrefix = tc.Name + ":" + tc.Key + ":"
+	t.limitText = strconv.FormatInt(tc.Limit, 10)
+	t.policyHeader = `"` + tc.Name + `";q=` + t.limitText + ";w=" + strconv.FormatInt(int64(tc.Window/time.Second), 10)
+	return t, nil
+}
+
+func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers map[string]*Tier) (Route, error) {
+	r := Route{
+		ID:             rc.ID,
+		Index:          i,
+		Pattern:        rc.Pattern,
+		RequiredScopes: rc.RequiredScopes,
+		FailClosed:     rc.RateLimitFailMode == "closed",
+		Timeout:        time.Duration(rc.TimeoutMS) * time.Millisecond,
+		MaxBodyBytes:   rc.MaxBodyBytes,
+		StripPrefix:    rc.StripPrefix,
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = 10 * time.Second
+	}
+	if r.MaxBodyBytes <= 0 {
+		r.MaxBodyBytes = cfg.Limits.MaxBodyBytes
+	}
+	if len(rc.Methods) == 0 {
+		r.Methods = AllMethods
+	}
+	for _, m := range rc.Methods {
+		pm := ParseMethod(strings.ToUpper(m))
+		if pm == MethodUnknown {
+			return r, fmt.Errorf("unknown method %q", m)
+		}
+		r.Methods = r.Methods.With(pm)
+	}
+	switch rc.Auth {
+	case "", "jwt":
+		r.Auth = AuthJWT
+	case "api_key":
+		r.Auth = AuthAPIKey
+	case "none":
+		r.Auth = AuthNone
+	default:
+		return r, fmt.Errorf("unknown auth %q", rc.Auth)
+	}
+	if rc.RateLimitTier != "" {
+		t, ok := tiers[rc.RateLimitTier]
+		if !ok {
+			return r, fmt.Errorf("unknown tier %q", rc.RateLimitTier)
+		}
+		r.Tier = t
+	}
+	if rc.Backend == "self" {
+		r.Self = true
+	} else {
+		b, ok := s.Backends[rc.Backend]
+		if !ok {
+			return r, fmt.Errorf("unknown backend %q", rc.Backend)
+		}
+		r.Backend = b
+	}
+	switch rc.Priority {
+	case "P0":
+		r.Priority = 0
+	case "P1":
+		r.Priority = 1
+	case "", "P2":
+		r.Priority = 2
+	case "P3":
+		r.Priority = 3
+	default:
+		return r, fmt.Errorf("unknown priority %q", rc.Priority)
+	}
+	if rc.Deprecated {
+		r.Deprecation = "true"
+		if rc.Sunset != "" {
+			t, err := time.Parse("2006-01-02", rc.Sunset)
+			if err != nil {
+				return r, fmt.Errorf("sunset: %w", err)
+			}
+			r.Sunset = t.UTC().Format(time.RFC1123)
+			r.Sunset = strings.Replace(r.Sunset, "UTC", "GMT", 1)
+		}
+	}
+	if rc.CORS != nil {
+		c := &CORSPolicy{Origins: map[string]struct{}{}, AllowCredentials: rc.CORS.Credentials}
+		for _, o := range rc.CORS.AllowedOrigins {
+			if o == "*" {
+				c.AnyOrigin = true
+				continue
+			}
+			c.Origins[o] = struct{}{}
+		}
+		methods := rc.CORS.AllowedMethods
+		if len(methods) == 0 {
+			c.AllowMethods = r.Methods.Allow()
+		} else {
+			c.AllowMethods = strings.Join(methods, ", ")
+		}
+		hdrs := rc.CORS.AllowedHeaders
+		if len(hdrs) == 0 {
+			hdrs = []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"}
+		}
+		c.AllowHeaders = strings.Join(hdrs, ", ")
+		if rc.CORS.MaxAgeSeconds > 0 {
+			c.MaxAge = strconv.Itoa(rc.CORS.MaxAgeSeconds)
+		}
+		r.CORS = c
+	}
+	return r, nil
+}

@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gatelab/gatelab/engines"
+	_ "github.com/gatelab/gatelab/engines/all" // every engine
+	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/observe"
+	"github.com/gatelab/gatelab/gateway/pipeline"
+)
+
+// Version is reported in logs and the engine info metric.
+var Version = "0.1.0-dev"
+
+// Options override parts of the config for one node.
+type Options struct {
+	Server, Router, Limiter string // "" keeps the config's engines section
+	Listen, Admin           string // "" keeps the config's listen section
+	// AccessLog receives the JSON access log; nil means the config's
+	// access_log.output.
+	AccessLog io.Writer
+	Instance  string
+}
+
+// Node is a running gateway node.
+type Node struct {
+	Gateway *pipeline.Gateway
+	Engines config.Engines
+
+	server    engines.Server
+	limiter   engines.Limiter
+	admin     *http.Server
+	traffic   net.Listener
+	adminLn   net.Listener
+	log       *observe.AccessLog
+	logCloser io.Closer
+	served    chan error
+}
+
+// Start builds and starts a node. cfg must be validated (config.Load does).
+func Start(cfg *config.Config, opts Options) (*Node, error) {
+	eng := cfg.Engines
+	if opts.Server != "" {
+		eng.Server = opts.Server
+	}
+	if opts.Router != "" {
+		eng.Router = opts.Router
+	}
+	if opts.Limiter != "" {
+		eng.Limiter = opts.Limiter
+	}
+	routerFactory, err := engines.NewRouterFactory(eng.Router)
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := engines.NewLimiter(eng.Limiter, engines.LimiterOptions{})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2)}
+	metrics := observe.NewMetrics()
+	metrics.SetEngines(eng.Server, eng.Router, eng.Limiter)
+
+	instance := opts.Instance
+	if instance == "" {
+		instance = cfg.Gateway.Instance
+	}
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+	w := opts.AccessLog
+	if w == nil {
+		w, n.logCloser, err = openLog(cfg.AccessLog.Output)
+		if err != nil {
+			n.closeLimiter()
+			return nil, err
+		}
+	}
+	if w != nil {
+		n.log = observe.NewAccessLog(w, observe.AccessLogOptions{
+			Buffer:        cfg.AccessLog.Buffer,
+			SuccessSample: cfg.AccessLog.SuccessSample,
+			Instance:      instance,
+			Version:       Version,
+			Dropped:       metrics.AccessLogDropped(),
+			Written:       metrics.AccessLogWritten(),
+		})
+	}
+	g, err := pipeline.New(cfg, pipeline.Options{
+		RouterFactory: routerFactory,
+		Limiter:       limiter,
+		Metrics:       metrics,
+		AccessLog:     n.log,
+		Instance:      instance,
+		Version:       Version,
+	})
+	if err != nil {
+		n.cleanup()
+		return nil, err
+	}
+	n.Gateway = g
+	srv, err := engines.NewServer(eng.Server, g)
+	if err != nil {
+		n.cleanup()
+		return nil, err
+	}
+	n.server = srv
+
+	listen := cfg.Listen.Traffic
+	if opts.Listen != "" {
+		listen = opts.Listen
+	}
+	adminAddr := cfg.Listen.Admin
+	if opts.Admin != "" {
+		adminAddr = opts.Admin
+	}
+	if n.traffic, err = net.Listen("tcp", listen); err != nil {
+		n.cleanup()
+		return nil, fmt.Errorf("traffic listener: %w", err)
+	}
+	if n.adminLn, err = net.Listen("tcp", adminAddr); err != nil {
+		n.traffic.Close()
+		n.cleanup()
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	n.admin = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { n.served <- srv.Serve(n.traffic) }()
+	go func() {
+		err := n.admin.Serve(n.adminLn)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		n.served <- err
+	}()
+	return n, nil
+}
+
+func openLog(output string) (io.Writer, io.Closer, error) {
+	switch output {
+	case "", "stdout":
+		return os.Stdout, nil, nil
+	case "stderr":
+		return os.Stderr, nil, nil
+	case "off":
+		return nil, nil, nil
+	}
+	f, err := os.OpenFile(output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access log: %w", err)
+	}
+	return f, f, nil
+}
+
+func (n *Node) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", n.Gateway.Metrics().Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"alive"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		s := n.Gateway.Snapshot()
+		if s == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"no config"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"ready","config_version":%d}`, s.Version)
+	})
+	return mux
+}
+
+// Addr is the traffic listener's address.
+func (n *Node) Addr() string { return n.traffic.Addr().String() }
+
+// AdminAddr is the admin listener's address.
+func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }
+
+// Reload validates nothing itself: cfg must be validated. It applies cfg as
+// the next snapshot; on error the current one keeps serving.
+func (n *Node) Reload(cfg *config.Config) error { return n.Gateway.Apply(cfg, cfg.Version) }
+
+// Shutdown drains the traffic listener (in-flight requests finish until ctx
+// ends), stops the admin listener, flushes the access log and releases the
+// limiter.
+func (n *Node) Shutdown(ctx context.Context) error {
+	err := n.server.Shutdown(ctx)
+	if aerr := n.admin.Shutdown(ctx); err == nil {
+		err = aerr
+	}
+	n.cleanup()
+	return err
+}
+
+func (n *Node) closeLimiter() {
+	if c, ok := n.limiter.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+func (n *Node) cleanup() {
+	if n.Gateway != nil {
+		n.Gateway.Close()
+	}
+	if n.log != nil {
+		n.log.Close()
+	}
+	if n.logCloser != nil {
+		n.logCloser.Close()
+	}
+	n.closeLimiter()
+}
