@@ -41,7 +41,7 @@ func startUpstreams(t *testing.T) map[string]string {
 	return ups
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -76,6 +76,11 @@ func testConfig(t *testing.T, ups map[string]string) *config.Config {
 		}
 		b.Instances = []config.Instance{{URL: u, Weight: 1}}
 	}
+	// A backend that reads a request and hangs up without answering; it
+	// counts what it received (no retries allowed).
+	cfg.Backends = append(cfg.Backends, config.Backend{Name: "hangup-service",
+		Instances: []config.Instance{{URL: "http://" + hangup.addr, Weight: 1}}})
+	cfg.Routes = append(cfg.Routes, config.Route{ID: "hangup", Pattern: "/test/hangup/*", Backend: "hangup-service", Auth: "none"})
 	// A backend nobody listens on: refused connections.
 	cfg.Backends = append(cfg.Backends, config.Backend{Name: "dead-service",
 		Instances: []config.Instance{{URL: "http://" + closedAddr(t), Weight: 1}}})
@@ -86,11 +91,57 @@ func testConfig(t *testing.T, ups map[string]string) *config.Config {
 		config.Route{ID: "big-body", Pattern: "/test/big/*", Methods: []string{"POST"}, Backend: "user-service", Auth: "none", MaxBodyBytes: 4 << 20},
 		config.Route{ID: "open", Pattern: "/test/open/*", Backend: "user-service", Auth: "none"},
 	)
+	// Short connection limits so the slow-loris and idle cases finish fast.
+	cfg.Limits.ReadHeaderTimeout = time.Second
+	cfg.Limits.IdleTimeout = time.Second
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
 	return cfg
+}
+
+// hangupBackend accepts connections, reads one request head and closes the
+// connection without a response, counting requests.
+type hangupBackend struct {
+	addr string
+	mu   sync.Mutex
+	hits int
+}
+
+var hangup = startHangup()
+
+func startHangup() *hangupBackend {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	h := &hangupBackend{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				h.mu.Lock()
+				h.hits++
+				h.mu.Unlock()
+			}(c)
+		}
+	}()
+	return h
+}
+
+func (h *hangupBackend) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hits
 }
 
 func closedAddr(t *testing.T) string {
@@ -497,6 +548,55 @@ var gatewayCases = []struct {
 		r = g.do("GET", "/test/dead/x", nil, nil)
 		if r.status != 502 || r.json(t)["error"] != "upstream_unavailable" {
 			t.Errorf("dead: %d %s", r.status, r.body)
+		}
+	}},
+	{"no gateway retries: a backend that hangs up gets exactly one request", func(t *testing.T, g *gw) {
+		for _, m := range []string{"GET", "POST"} {
+			before := hangup.count()
+			r := g.do(m, "/test/hangup/x", nil, strings.NewReader("payload"))
+			if r.status != 502 {
+				t.Errorf("%s: status %d, want 502", m, r.status)
+			}
+			if got := hangup.count() - before; got != 1 {
+				t.Errorf("%s: backend received %d requests, want exactly 1 (no retries)", m, got)
+			}
+		}
+	}},
+	{"slow-loris: incomplete headers are cut off", func(t *testing.T, g *gw) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET /test/open/x HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+		// The server must close (or answer and close) on its own within the
+		// header timeout (1 s in this config); the read returns when it does.
+		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		start := time.Now()
+		_, err = io.ReadAll(conn)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("connection still open after %s of incomplete headers", time.Since(start))
+		}
+	}},
+	{"idle keep-alive connections are closed", func(t *testing.T, g *gw) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET /api/v2/health HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(conn)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(res.Body)
+		res.Body.Close()
+		// Now idle: the server closes after idle_timeout (1 s here).
+		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, err = br.ReadByte()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("idle connection not closed by the server")
 		}
 	}},
 	{"upstream status and body pass through", func(t *testing.T, g *gw) {

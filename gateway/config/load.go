@@ -305,7 +305,11 @@ func suggestField(field, typeName string, root reflect.Type) string {
 			continue
 		}
 		names = append(names, tag)
-		if d := editDistance(field, tag); d < bestDist {
+		d := editDistance(field, tag)
+		if len(field) >= 4 && (strings.HasPrefix(tag, field) || strings.HasPrefix(field, tag)) {
+			d = min(d, 2) // "partner" for "partner_id"
+		}
+		if d < bestDist {
 			best, bestDist = tag, d
 		}
 	}

@@ -320,6 +320,9 @@ func TestKeysFileProblemsPointIntoIt(t *testing.T) {
 	// partner_id is missing from entry 1: reported at the entry's line.
 	want["auth.api_keys_file[1].partner_id"] = want["auth.api_keys_file[1].id"]
 	checkPositions(t, probs, filepath.Join(filepath.Dir(path), "partners.yaml"), want)
+	if !strings.Contains(probs.Error(), `unknown field "partner" (did you mean "partner_id"?)`) {
+		t.Errorf("no suggestion for a truncated field:\n%v", probs)
+	}
 	if !strings.Contains(probs.Error(), "same key hash as auth.api_keys[0]") {
 		t.Errorf("duplicate across inline and file not named:\n%v", probs)
 	}

@@ -385,14 +385,20 @@ func checkPattern(p string) string {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return "must not contain whitespace or control characters"
 		}
+		if r > 0x7e {
+			return "must be ASCII (patterns match the raw request path)"
+		}
 	}
-	if strings.ContainsAny(p, "%?#") {
-		return "must not contain '%', '?' or '#' (patterns match decoded paths, without query)"
+	if strings.ContainsAny(p, "%?#\\{}") {
+		return "must not contain '%', '?', '#', '\\', '{' or '}' (patterns match the raw, canonical request path, without query)"
 	}
 	if strings.Contains(p, "//") {
 		return "must not contain an empty segment (\"//\")"
 	}
 	base := strings.TrimSuffix(p, "/*")
+	if base != p && strings.HasSuffix(base, "/") {
+		return "a prefix pattern is \"<path>/*\", not \"<path>//*\""
+	}
 	if strings.Contains(base, "*") {
 		return "'*' is only allowed as a final \"/*\""
 	}

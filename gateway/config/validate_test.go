@@ -127,7 +127,9 @@ func TestValidateRules(t *testing.T) {
 
 		// tiers
 		{"duplicate tier", func(c *Config) { c.RateLimit.Tiers = append(c.RateLimit.Tiers, c.RateLimit.Tiers[0]) }, []want{{"rate_limits.tiers[4].name", "duplicate tier name \"users\" (also rate_limits.tiers[0])"}}},
-		{"tier without name", func(c *Config) { c.RateLimit.Tiers = append(c.RateLimit.Tiers, Tier{Limit: 1, Window: time.Second, Key: "global", Algorithm: "gcra"}) }, []want{{"rate_limits.tiers[4].name", "required"}}},
+		{"tier without name", func(c *Config) {
+			c.RateLimit.Tiers = append(c.RateLimit.Tiers, Tier{Limit: 1, Window: time.Second, Key: "global", Algorithm: "gcra"})
+		}, []want{{"rate_limits.tiers[4].name", "required"}}},
 		{"tier limit zero", func(c *Config) { c.RateLimit.Tiers[0].Limit = 0 }, []want{{"rate_limits.tiers[0].limit", "> 0"}}},
 		{"tier limit negative", func(c *Config) { c.RateLimit.Tiers[0].Limit = -3 }, []want{{"rate_limits.tiers[0].limit", "> 0"}}},
 		{"tier window zero", func(c *Config) { c.RateLimit.Tiers[1].Window = 0 }, []want{{"rate_limits.tiers[1].window", "> 0"}}},
@@ -180,6 +182,9 @@ func TestValidateRules(t *testing.T) {
 		{"pattern percent", func(c *Config) { c.Routes[5].Pattern = "/a%20b" }, []want{{"routes[5].pattern", "'%'"}}},
 		{"pattern query", func(c *Config) { c.Routes[5].Pattern = "/a?b=1" }, []want{{"routes[5].pattern", "'?'"}}},
 		{"pattern fragment", func(c *Config) { c.Routes[5].Pattern = "/a#b" }, []want{{"routes[5].pattern", "'#'"}}},
+		{"pattern backslash", func(c *Config) { c.Routes[5].Pattern = "/a\\b" }, []want{{"routes[5].pattern", "'\\'"}}},
+		{"pattern braces", func(c *Config) { c.Routes[5].Pattern = "/users/{id}" }, []want{{"routes[5].pattern", "'{'"}}},
+		{"pattern non-ASCII", func(c *Config) { c.Routes[5].Pattern = "/café" }, []want{{"routes[5].pattern", "ASCII"}}},
 		{"pattern space", func(c *Config) { c.Routes[5].Pattern = "/a b" }, []want{{"routes[5].pattern", "whitespace"}}},
 		{"pattern tab", func(c *Config) { c.Routes[5].Pattern = "/a\t" }, []want{{"routes[5].pattern", "whitespace"}}},
 

@@ -35,15 +35,15 @@ type Request struct {
 
 // Outcome codes: stable short strings used in JSON error bodies and logs.
 const (
-	CodeBadRequest         = "bad_request"
-	CodeNotFound           = "not_found"
-	CodeMethodNotAllowed   = "method_not_allowed"
-	CodePayloadTooLarge    = "payload_too_large"
-	CodeForbidden          = "insufficient_scope"
-	CodeRateLimited        = "rate_limit_exceeded"
-	CodeRateLimitDown      = "rate_limiter_unavailable"
-	CodeNoBackend          = "no_healthy_backend"
-	CodeUpstreamTimeout    = "upstream_timeout"
+	CodeBadRequest          = "bad_request"
+	CodeNotFound            = "not_found"
+	CodeMethodNotAllowed    = "method_not_allowed"
+	CodePayloadTooLarge     = "payload_too_large"
+	CodeForbidden           = "insufficient_scope"
+	CodeRateLimited         = "rate_limit_exceeded"
+	CodeRateLimitDown       = "rate_limiter_unavailable"
+	CodeNoBackend           = "no_healthy_backend"
+	CodeUpstreamTimeout     = "upstream_timeout"
 	CodeUpstreamUnavailable = "upstream_unavailable"
 )
 
@@ -80,14 +80,14 @@ type Decision struct {
 	Traceparent string // to send upstream
 
 	scratch [64]byte
-	idBuf  [36]byte
-	tpBuf  [55]byte
-	keyBuf []byte
-	body   []byte
-	hbuf   []byte
-	hdrs   [16]Header
-	nh     int
-	allow  string
+	idBuf   [36]byte
+	tpBuf   [55]byte
+	keyBuf  []byte
+	body    []byte
+	hbuf    []byte
+	hdrs    [16]Header
+	nh      int
+	allow   string
 	wwwAuth string
 }
 

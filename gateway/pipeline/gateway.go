@@ -16,11 +16,11 @@ import (
 type Options struct {
 	RouterFactory RouterFactory
 	Limiter       Limiter
-	Metrics       *observe.Metrics    // required
-	AccessLog     *observe.AccessLog  // nil: no access log
-	Instance      string              // gateway_instance in logs
-	Version       string              // gateway_version in logs
-	Now           func() time.Time    // nil: time.Now
+	Metrics       *observe.Metrics   // required
+	AccessLog     *observe.AccessLog // nil: no access log
+	Instance      string             // gateway_instance in logs
+	Version       string             // gateway_version in logs
+	Now           func() time.Time   // nil: time.Now
 }
 
 // Gateway is the engine-neutral request pipeline shared by every server
@@ -35,12 +35,15 @@ type Gateway struct {
 	instance      string
 	version       string
 
-	applyMu  sync.Mutex
-	snap     atomic.Pointer[Snapshot]
-	noRoute  *observe.RouteMetrics
-	pool     sync.Pool
-	inFlight atomic.Int64
-	inFlightGauge interface{ Inc(); Dec() }
+	applyMu       sync.Mutex
+	snap          atomic.Pointer[Snapshot]
+	noRoute       *observe.RouteMetrics
+	pool          sync.Pool
+	inFlight      atomic.Int64
+	inFlightGauge interface {
+		Inc()
+		Dec()
+	}
 
 	// Limits of the traffic listener, fixed at start (listener settings
 	// cannot change under a running server).
@@ -280,22 +283,22 @@ func (g *Gateway) Record(d *Decision, req *Request, o *Outcome) {
 		return
 	}
 	e := observe.Entry{
-		Time:            d.Start,
-		RequestID:       d.RequestID,
-		Method:          req.MethodText,
-		Path:            req.RawPath,
-		Query:           req.Query,
-		Status:          o.Status,
-		ClientIP:        req.ClientIP,
-		UserAgent:       req.UserAgent,
-		RouteID:         routeID,
-		TotalLatency:    total,
-		UpstreamLatency: o.Upstream,
+		Time:               d.Start,
+		RequestID:          d.RequestID,
+		Method:             req.MethodText,
+		Path:               req.RawPath,
+		Query:              req.Query,
+		Status:             o.Status,
+		ClientIP:           req.ClientIP,
+		UserAgent:          req.UserAgent,
+		RouteID:            routeID,
+		TotalLatency:       total,
+		UpstreamLatency:    o.Upstream,
 		RateLimitRemaining: -1,
-		RateLimited:     d.Status == 429,
-		RequestBytes:    o.RequestBytes,
-		ResponseBytes:   o.ResponseBytes,
-		ErrorType:       o.Error,
+		RateLimited:        d.Status == 429,
+		RequestBytes:       o.RequestBytes,
+		ResponseBytes:      o.ResponseBytes,
+		ErrorType:          o.Error,
 	}
 	if d.HasIdentity {
 		if d.Identity.PartnerID != "" {

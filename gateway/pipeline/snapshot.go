@@ -81,11 +81,11 @@ type Tier struct {
 
 // CORSPolicy is a route's compiled CORS policy.
 type CORSPolicy struct {
-	AnyOrigin      bool
-	Origins        map[string]struct{}
-	AllowMethods   string
-	AllowHeaders   string
-	MaxAge         string
+	AnyOrigin        bool
+	Origins          map[string]struct{}
+	AllowMethods     string
+	AllowHeaders     string
+	MaxAge           string
 	AllowCredentials bool
 }
 

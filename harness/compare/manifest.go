@@ -31,6 +31,11 @@ type Manifest struct {
 	// NginxWorkers the number of workers seen running.
 	NginxWorkerProcesses string `json:"nginx_worker_processes,omitempty"`
 	NginxWorkers         int    `json:"nginx_workers,omitempty"`
+	// LoadAvgStart and LoadAvgEnd are the host's 1, 5 and 15 minute load
+	// averages when the run started and ended: other work on the host
+	// shows here.
+	LoadAvgStart string `json:"load_avg_start,omitempty"`
+	LoadAvgEnd   string `json:"load_avg_end,omitempty"`
 	// Args is the command line after "gatelab compare".
 	Args []string `json:"args"`
 	// ConfigSHA256 maps each rendered config file to its SHA-256.
@@ -41,16 +46,17 @@ type Manifest struct {
 // command it runs is bounded by a short timeout; a missing fact is left empty.
 func collectManifest(ctx context.Context, root string, args []string) Manifest {
 	m := Manifest{
-		Tool:       "gatelab compare",
-		Start:      time.Now().UTC(),
-		GoVersion:  runtime.Version(),
-		OS:         runtime.GOOS,
-		Arch:       runtime.GOARCH,
-		Cores:      runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		CPUModel:   cpuModel(),
-		Kernel:     kernelRelease(),
-		Args:       append([]string{}, args...),
+		Tool:         "gatelab compare",
+		Start:        time.Now().UTC(),
+		GoVersion:    runtime.Version(),
+		OS:           runtime.GOOS,
+		Arch:         runtime.GOARCH,
+		Cores:        runtime.NumCPU(),
+		GOMAXPROCS:   runtime.GOMAXPROCS(0),
+		CPUModel:     cpuModel(),
+		Kernel:       kernelRelease(),
+		LoadAvgStart: loadAvg(),
+		Args:         append([]string{}, args...),
 	}
 	if out, err := runShort(ctx, root, "git", "rev-parse", "HEAD"); err == nil {
 		m.GitSHA = strings.TrimSpace(out)
@@ -87,6 +93,19 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func kernelRelease() string {

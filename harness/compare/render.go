@@ -42,7 +42,8 @@ var nginxTemplate = template.Must(template.New("nginx.conf").Funcs(template.Func
 	`# nginx.conf rendered by gatelab compare (run {{.RunID}}).
 # The reference proxy: plain proxy_pass to the same upstream process gatelab
 # forwards to; no auth, no rate limiting. Every request is logged to a file,
-# as gatelab logs every request.
+# as gatelab logs every request. The paths are in the run's temporary
+# directory, removed when the run ends: change them to run this file again.
 daemon off;
 master_process on;
 worker_processes {{.WorkerProcesses}};
@@ -137,7 +138,8 @@ var gatelabTemplate = template.Must(template.New("gatelab.yaml").Parse(
 # Derived from fixtures/gateway.yaml: its auth section and rate-limit tiers,
 # with absolute paths; one backend (the upstream every target shares) and one
 # route. The "bench" tier never rejects, so the limiter runs on every request.
-# The listen addresses and engines are overridden on the command line.
+# The listen addresses and engines are overridden on the command line. The
+# access log is in the run's temporary directory, removed when the run ends.
 listen:
   traffic: 127.0.0.1:0
   admin: 127.0.0.1:0
@@ -212,7 +214,7 @@ func RenderGatelab(p GatelabParams) (string, error) {
 		v.JWT = append(v.JWT, "jwks_url: "+yq(j.JWKSURL))
 	}
 	if j.RefreshInterval > 0 {
-		v.JWT = append(v.JWT, "refresh_interval: "+j.RefreshInterval.String())
+		v.JWT = append(v.JWT, "refresh_interval: "+yamlDuration(j.RefreshInterval))
 	}
 	if len(j.Issuers) > 0 {
 		v.JWT = append(v.JWT, "issuers: "+yqList(j.Issuers))
@@ -221,7 +223,7 @@ func RenderGatelab(p GatelabParams) (string, error) {
 		v.JWT = append(v.JWT, "audiences: "+yqList(j.Audiences))
 	}
 	if j.ClockSkew != nil {
-		v.JWT = append(v.JWT, "clock_skew: "+j.ClockSkew.String())
+		v.JWT = append(v.JWT, "clock_skew: "+yamlDuration(*j.ClockSkew))
 	}
 	if j.ScopesClaim != "" {
 		v.JWT = append(v.JWT, "scopes_claim: "+yq(j.ScopesClaim))
@@ -256,8 +258,23 @@ func RenderGatelab(p GatelabParams) (string, error) {
 	return b.String(), nil
 }
 
+// yamlDuration writes whole hours, minutes or seconds plainly (60s, not 1m0s).
+func yamlDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
 func tierYAML(t config.Tier) string {
-	s := fmt.Sprintf("{name: %s, limit: %d, window: %s, key: %s", yq(t.Name), t.Limit, t.Window, yq(t.Key))
+	s := fmt.Sprintf("{name: %s, limit: %d, window: %s, key: %s", yq(t.Name), t.Limit, yamlDuration(t.Window), yq(t.Key))
 	if t.Algorithm != "" {
 		s += ", algorithm: " + yq(t.Algorithm)
 	}

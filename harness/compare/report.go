@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 )
 
 // Mode labels the load model of every compare run (docs/measurement.md keeps
@@ -27,6 +26,8 @@ type Report struct {
 	Summary  []Summary    `json:"summary"`
 	Ratios   []Ratio      `json:"ratios"`
 	Checks   []Check      `json:"checks"`
+	// Warnings point at results to read with care (a wide spread).
+	Warnings []string `json:"warnings,omitempty"`
 	// Invalid lists what makes the whole run invalid (an interruption).
 	Invalid  []string `json:"invalid,omitempty"`
 	ExitCode int      `json:"exit_code"`
@@ -115,6 +116,13 @@ func (r *Report) header() []string {
 		fmt.Sprintf("plan: %d reps x (%s warm-up, dropped + %s measured), %s", r.Plan.Reps, r.Plan.Warmup, r.Plan.Duration, r.Plan.Order),
 		fmt.Sprintf("host: %d cores (%s), kernel %s, %s; git %s%s", m.Cores, orUnknown(m.CPUModel), orUnknown(m.Kernel), m.GoVersion, orUnknown(short(m.GitSHA)), dirty(m.GitDirty)),
 	}
+	if m.LoadAvgStart != "" {
+		l := "host load average (1/5/15 min) at start: " + m.LoadAvgStart
+		if m.LoadAvgEnd != "" {
+			l += ", at end: " + m.LoadAvgEnd
+		}
+		lines = append(lines, l)
+	}
 	lines = append(lines, r.Notes...)
 	return lines
 }
@@ -146,18 +154,17 @@ func (r *Report) WriteConsole(w io.Writer) {
 		fmt.Fprintln(w, l)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tmedian rps\tmin-max rps\tspread\t2xx\tp50\tp90\tp99\tmax\tcpu gen/target/up\tstatus\t")
+	rows := [][]string{{"target", "median rps", "min-max rps", "spread", "2xx", "p50", "p90", "p99", "max", "cpu gen/target/up", "status"}}
 	for _, s := range r.Summary {
 		if s.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\tSKIPPED\t\n", s.Target)
+			rows = append(rows, []string{s.Target, "-", "-", "-", "-", "-", "-", "-", "-", "-", "SKIPPED"})
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f-%.0f\t%.1f%%\t%s\t%s\t%s\t%s\t%s\t%.2f/%.2f/%.2f\t%s\t\n",
-			s.Target, s.MedianRPS, s.MinRPS, s.MaxRPS, s.SpreadPct, pct(s.SuccessRatio),
-			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), s.CPU.Generator, s.CPU.Target, s.CPU.Upstream, validWord(s))
+		rows = append(rows, []string{s.Target, fmt.Sprintf("%.0f", s.MedianRPS), fmt.Sprintf("%.0f-%.0f", s.MinRPS, s.MaxRPS),
+			fmt.Sprintf("%.1f%%", s.SpreadPct), pct(s.SuccessRatio), ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max),
+			fmt.Sprintf("%.2f/%.2f/%.2f", s.CPU.Generator, s.CPU.Target, s.CPU.Upstream), validWord(s)})
 	}
-	tw.Flush()
+	writeTable(w, rows)
 	for _, s := range r.Summary {
 		if s.Skipped != "" {
 			fmt.Fprintf(w, "SKIPPED %s: %s\n", s.Target, s.Skipped)
@@ -165,14 +172,16 @@ func (r *Report) WriteConsole(w io.Writer) {
 			fmt.Fprintf(w, "INVALID %s: %s\n", s.Target, strings.Join(s.Invalid, "; "))
 		}
 	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "WARNING %s\n", wn)
+	}
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "ratio (median rps)\tvalue\tper-rep min-max\t\t")
+		rows := [][]string{{"ratio (median rps)", "value", "per-rep min-max", "note"}}
 		for _, q := range r.Ratios {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", q.Name, ratioText(q), perRepText(q), q.Note)
+			rows = append(rows, []string{q.Name, ratioText(q), perRepText(q), q.Note})
 		}
-		tw.Flush()
+		writeTable(w, rows)
 	}
 	fmt.Fprintln(w)
 	for _, c := range r.Checks {
@@ -183,6 +192,34 @@ func (r *Report) WriteConsole(w io.Writer) {
 	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "results: %s\n", filepath.Join(r.Dir, "compare.json"))
+	}
+}
+
+// writeTable prints rows as columns: the first and last left-aligned (names,
+// notes), the others right-aligned (numbers).
+func writeTable(w io.Writer, rows [][]string) {
+	var width []int
+	for _, row := range rows {
+		for i, c := range row {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], len(c))
+		}
+	}
+	for _, row := range rows {
+		var b strings.Builder
+		for i, c := range row {
+			switch {
+			case i == 0:
+				fmt.Fprintf(&b, "%-*s", width[i], c)
+			case i == len(row)-1:
+				fmt.Fprintf(&b, "  %s", c)
+			default:
+				fmt.Fprintf(&b, "  %*s", width[i], c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
 
@@ -251,6 +288,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %.0f | %.0f-%.0f | %.1f%% | %s | %s | %s | %s | %s | %.2f / %.2f / %.2f | %s |\n",
 			s.Target, s.MedianRPS, s.MinRPS, s.MaxRPS, s.SpreadPct, pct(s.SuccessRatio),
 			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), s.CPU.Generator, s.CPU.Target, s.CPU.Upstream, status)
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "\n**Warning:** %s\n", mdEscape(wn))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Latencies are medians over the repetitions of each trial's percentile (max: the largest), measured from the moment a worker sent a request; in a closed loop there is no intended schedule, so they are service times at saturation and are not corrected for coordinated omission. Compare targets by throughput.")

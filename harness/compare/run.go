@@ -55,6 +55,7 @@ type run struct {
 	up      *proc
 	logFile map[string]string // target -> its access log in tmp
 	token   string
+	ngxErr  string // nginx's error.log
 	out     io.Writer
 }
 
@@ -63,7 +64,7 @@ type run struct {
 // start); it is an *InputError for bad options. Otherwise the Report says how
 // the run went, including when ctx was cancelled mid-run (the report is then
 // marked invalid). Every process started is stopped before Run returns.
-func Run(ctx context.Context, o Options) (rep *Report, err error) {
+func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
@@ -75,11 +76,15 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if r.out == nil {
 		r.out = io.Discard
 	}
-	defer r.stopAll()
+	defer func() {
+		r.stopAll() // before the files they use go
+		if r.tmp != "" {
+			os.RemoveAll(r.tmp)
+		}
+	}()
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(r.tmp)
 	if err := r.start(ctx); err != nil {
 		r.stopAll()
 		r.saveLogs()
@@ -263,6 +268,13 @@ func (r *run) saveLogs() {
 			r.rep.Files = appendUnique(r.rep.Files, name)
 		}
 	}
+	if r.ngxErr != "" {
+		if b, err := os.ReadFile(r.ngxErr); err == nil {
+			if os.WriteFile(filepath.Join(r.rep.Dir, "nginx-error.log"), b, 0o644) == nil {
+				r.rep.Files = appendUnique(r.rep.Files, "nginx-error.log")
+			}
+		}
+	}
 }
 
 // saveConfig writes a rendered config next to the results and records its hash.
@@ -417,7 +429,8 @@ func (r *run) startNginx(ctx context.Context, info *TargetInfo, upAddr string) e
 	if err != nil {
 		return err
 	}
-	if err := p.waitHTTP(ctx, "http://"+addr+"/", 0, readyWait); err != nil {
+	// Any answer on the route means nginx is up (the probe checks the rest).
+	if err := p.waitHTTP(ctx, "http://"+addr+proxyPath, 0, readyWait); err != nil {
 		return fmt.Errorf("%w\nnginx error.log:\n%s", err, readTail(errLog))
 	}
 	info.URL = "http://" + addr + proxyPath
@@ -425,6 +438,7 @@ func (r *run) startNginx(ctx context.Context, info *TargetInfo, upAddr string) e
 	info.Config = "nginx.conf"
 	r.logFile[TargetNginx] = filepath.Join(dir, "access.log")
 	r.pids[TargetNginx] = func() []int { return withChildren(p.pid()) }
+	r.ngxErr = errLog
 	r.logf("nginx on http://%s", addr)
 	return nil
 }
@@ -445,7 +459,7 @@ func readTail(path string) string {
 // GET /users/me. Until parityWait passes it retries on anything but a good
 // answer; the last answer is what is recorded.
 func (r *run) probe(ctx context.Context, target string) *Parity {
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(parityWait)
 	for attempts := 1; ; attempts++ {
@@ -619,6 +633,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // finish counts the access logs and computes the summary, ratios, checks and
 // exit code.
 func (r *run) finish() {
+	r.rep.Manifest.LoadAvgEnd = loadAvg()
 	for i := range r.rep.Targets {
 		if f := r.logFile[r.rep.Targets[i].Name]; f != "" {
 			r.rep.Targets[i].AccessLogLines = countLines(f)
@@ -626,7 +641,11 @@ func (r *run) finish() {
 	}
 	r.rep.Summary = summarize(r.o.Targets, r.rep.Trials, r.skipped, r.invalid)
 	r.rep.Ratios = ratios(r.rep.Summary, r.rep.Trials)
+	if w := spreadWarning(r.rep.Summary); w != "" {
+		r.rep.Warnings = append(r.rep.Warnings, w)
+	}
 	r.rep.Checks = evaluate(DefaultChecks, r.rep.Summary)
+	r.rep.Checks = notOnInvalidRun(r.rep.Checks, runInvalidity(r.rep.Invalid, r.rep.Summary))
 	r.rep.ExitCode = exitCodeFor(r.rep.Invalid, r.rep.Summary, r.rep.Checks)
 }
 

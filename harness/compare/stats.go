@@ -1,9 +1,11 @@
 package compare
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // median returns the median of xs (the mean of the middle two for an even
@@ -208,4 +210,24 @@ func ratioOf(n, d Summary, trials []Trial) Ratio {
 		r.PerRepMin, r.PerRepMax = spread(r.PerRep)
 	}
 	return r
+}
+
+// wideSpreadPct is the spread (max-min, in percent of the median) above which
+// a target's throughput is flagged as unstable.
+const wideSpreadPct = 25.0
+
+// spreadWarning names the targets whose throughput varied widely over the
+// repetitions, or returns "".
+func spreadWarning(summaries []Summary) string {
+	var wide []string
+	for _, s := range summaries {
+		if s.Trials > 1 && s.SpreadPct > wideSpreadPct {
+			wide = append(wide, fmt.Sprintf("%s %.0f%%", s.Target, s.SpreadPct))
+		}
+	}
+	if len(wide) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("wide spread (max-min above %.0f%% of the median): %s; the host was busy or unstable, so the verdicts of this run are weak: rerun on a quiet host",
+		wideSpreadPct, strings.Join(wide, ", "))
 }

@@ -3,6 +3,7 @@ package compare
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -133,5 +134,20 @@ func TestRatios(t *testing.T) {
 	got = ratios(summarize([]string{"direct", "gatelab-fasthttp"}, two, nil, nil), two)
 	if len(got) != 1 || got[0].Name != "fasthttp/direct" || got[0].Value != 0.5 {
 		t.Errorf("ratios without nginx = %+v", got)
+	}
+}
+
+func TestSpreadWarning(t *testing.T) {
+	s := []Summary{
+		{Target: "direct", Trials: 3, SpreadPct: 10},
+		{Target: "nginx", Trials: 3, SpreadPct: 64.1},
+		{Target: "gatelab-fasthttp", Trials: 1, SpreadPct: 90}, // one trial: no spread to speak of
+	}
+	got := spreadWarning(s)
+	if !strings.Contains(got, "nginx 64%") || strings.Contains(got, "direct") || strings.Contains(got, "fasthttp") {
+		t.Errorf("spreadWarning = %q", got)
+	}
+	if got := spreadWarning(s[:1]); got != "" {
+		t.Errorf("narrow spread warned: %q", got)
 	}
 }

@@ -103,6 +103,36 @@ func evaluate(specs []CheckSpec, summaries []Summary) []Check {
 	return out
 }
 
+// runInvalidity lists why a run is invalid: its own reasons (an
+// interruption) and every measured target that is INVALID.
+func runInvalidity(runInvalid []string, summaries []Summary) []string {
+	why := append([]string(nil), runInvalid...)
+	for _, s := range summaries {
+		if s.Skipped == "" && !s.Valid {
+			why = append(why, s.Target+" INVALID")
+		}
+	}
+	return why
+}
+
+// notOnInvalidRun turns every PASS and FAIL into INVALID when the run is
+// invalid: checks are not evaluated on invalid runs. The observed value is
+// kept and named in the reason.
+func notOnInvalidRun(checks []Check, why []string) []Check {
+	if len(why) == 0 {
+		return checks
+	}
+	out := make([]Check, len(checks))
+	for i, c := range checks {
+		if c.Verdict == Pass || c.Verdict == Fail {
+			c.Reason = fmt.Sprintf("observed %.2f, not evaluated: the run is INVALID (%s)", c.Value, strings.Join(why, "; "))
+			c.Verdict = Invalid
+		}
+		out[i] = c
+	}
+	return out
+}
+
 // judgeTrial decides whether a trial counts: it must have answers, and at
 // least minSuccess of them 2xx.
 func judgeTrial(t Trial) (valid bool, why string) {

@@ -3,6 +3,7 @@ package compare
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEvaluate(t *testing.T) {
@@ -106,5 +107,39 @@ func TestJudgeTrial(t *testing.T) {
 				t.Errorf("judgeTrial = %v %q, want %v %q", valid, why, tc.valid, tc.why)
 			}
 		})
+	}
+}
+
+func TestNotOnInvalidRun(t *testing.T) {
+	s := []Summary{
+		{Target: TargetDirect, Trials: 1, Invalid: []string{"rep 1: no request completed in the measured window"}},
+		{Target: TargetNginx, Trials: 1, Valid: true, MedianRPS: 1000},
+		{Target: TargetFasthttp, Trials: 1, Valid: true, MedianRPS: 900},
+	}
+	checks := evaluate(DefaultChecks, s)
+	why := runInvalidity(nil, s)
+	got := notOnInvalidRun(checks, why)
+	if want := "INVALID fasthttp/nginx >= 0.80: observed 0.90, not evaluated: the run is INVALID (direct INVALID)"; got[0].String() != want {
+		t.Errorf("got %q\nwant %q", got[0], want)
+	}
+	if got[1].Verdict != Skip {
+		t.Errorf("a skipped check became %s", got[1].Verdict)
+	}
+	if checks[0].Verdict != Pass {
+		t.Error("notOnInvalidRun modified its input")
+	}
+	if same := notOnInvalidRun(checks, nil); same[0].Verdict != Pass {
+		t.Error("a valid run's checks changed")
+	}
+}
+
+func TestYAMLDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		60 * time.Second: "1m", 30 * time.Second: "30s", 30 * time.Minute: "30m", 2 * time.Hour: "2h",
+		1500 * time.Millisecond: "1.5s", 0: "0s",
+	} {
+		if got := yamlDuration(d); got != want {
+			t.Errorf("yamlDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -245,8 +245,9 @@ func (p *Proc) state() string {
 }
 
 // WaitOutput waits until substr appears in the process's stdout or stderr and
-// fails the test if it does not within timeout or the process exits first.
-// It wakes on every write; nothing polls.
+// fails the test if it does not within timeout or the process exits first
+// (the process output is then logged by Start's cleanup). It wakes on every
+// write; nothing polls.
 func (p *Proc) WaitOutput(substr string, timeout time.Duration) {
 	p.t.Helper()
 	p.waitFor(fmt.Sprintf("print %q", substr), timeout, func(stdout, stderr string) bool {
@@ -271,22 +272,21 @@ func (p *Proc) waitFor(what string, timeout time.Duration, cond func(stdout, std
 			if ok, _ := p.out.check(cond); ok {
 				return
 			}
-			p.t.Fatalf("testproc: gatelab %s %s before it did %s; output:\n%s",
-				strings.Join(p.args, " "), p.state(), what, p.Output())
+			p.t.Fatalf("testproc: gatelab %s %s before it did %s (output logged at cleanup)",
+				strings.Join(p.args, " "), p.state(), what)
 		case <-timer.C:
-			p.t.Fatalf("testproc: gatelab %s did not %s within %v; output:\n%s",
-				strings.Join(p.args, " "), what, timeout, p.Output())
+			p.t.Fatalf("testproc: gatelab %s did not %s within %v (output logged at cleanup)",
+				strings.Join(p.args, " "), what, timeout)
 		}
 	}
 }
 
-// WaitHTTP is WaitHTTP that also gives up as soon as the process exits, and
-// reports the process output when it fails.
+// WaitHTTP is WaitHTTP that also gives up as soon as the process exits.
 func (p *Proc) WaitHTTP(url string, timeout time.Duration) {
 	p.t.Helper()
 	if err := pollHTTP(url, timeout, p.done); err != nil {
-		p.t.Fatalf("testproc: gatelab %s (%s): %v; output:\n%s",
-			strings.Join(p.args, " "), p.state(), err, p.Output())
+		p.t.Fatalf("testproc: gatelab %s (%s): %v (output logged at cleanup)",
+			strings.Join(p.args, " "), p.state(), err)
 	}
 }
 

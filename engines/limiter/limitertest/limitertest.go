@@ -341,8 +341,8 @@ func (e *env) reloadGCRA() {
 	e.countdown(k, p10, 6, 9) // count 6
 	e.admit(k, p20, 13)       // count 7 of 20
 	e.lowered = true
-	e.reject(k, p5)            // 7 > 5
-	e.countdown(k, p10, 3, 2)  // counts 8, 9, 10 of 10
+	e.reject(k, p5)           // 7 > 5
+	e.countdown(k, p10, 3, 2) // counts 8, 9, 10 of 10
 	e.reject(k, p10)
 }
 

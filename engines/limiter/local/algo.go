@@ -20,6 +20,7 @@ type entry struct {
 	acc  int64
 	algo pipeline.LimitAlgorithm
 	live bool
+	tag  uint32 // the key's hash bits the shard index files it under
 }
 
 // maxDebt caps a carried-over GCRA debt (see carry) far below overflow.
@@ -135,16 +136,11 @@ func (e *entry) carry(now int64, algo pipeline.LimitAlgorithm, unit int64) {
 	}
 	e.algo, e.unit = algo, unit
 	e.acc, e.win, e.prev = 0, 0, 0
-	if count == 0 {
-		if algo == pipeline.SlidingWindow {
-			e.win = floorDiv(now, unit)
-		}
-		return
-	}
-	if algo == pipeline.SlidingWindow {
+	switch {
+	case algo == pipeline.SlidingWindow:
 		e.win = floorDiv(now, unit)
 		e.acc = count
-	} else {
+	case count > 0:
 		e.acc = now + mulDivSat(uint64(count), uint64(unit), 1)
 	}
 }

@@ -12,7 +12,9 @@
 // floor of one request per node wins).
 //
 // Sharded. Keys are spread over 256 shards by maphash of the key string; each
-// shard has its own mutex, a map from key to slot, and a slab of per-key state.
+// shard has its own mutex, a slab of 64-byte per-key states and a small
+// open-addressing index into it (8-byte slots of hash tag and position, no
+// pointers, reusing the maphash value, exact by comparing the stored key).
 // Decisions on different shards never contend.
 //
 // Allocation-free steady state. A decision for a key the limiter already holds
@@ -31,12 +33,13 @@
 // of its windows (and, for GCRA, past its theoretical arrival time) holds no
 // information, so dropping it changes no decision. There is no background
 // goroutine: each shard keeps a sweep cursor over its slab, and every insert
-// (and every 32nd decision) inspects the next few slots, freeing idle ones for
-// reuse. When a shard's live keys fall under a quarter of its slab, the shard
-// is rebuilt compactly (Go maps never shrink otherwise). A shard therefore
-// holds about the keys active in the last two windows plus what one cursor pass
-// has not yet reached; it never grows because of keys that went idle. The
-// limiter holds no goroutine or descriptor and so does not implement io.Closer.
+// (and every 32nd decision) inspects the next few slab entries, freeing idle
+// ones for reuse and removing them from the index by backward shifting (no
+// tombstones). When a shard's live keys fall under a quarter of its slab, the
+// slab and index are rebuilt compactly. A shard therefore holds about the keys
+// active in the last two windows plus what one cursor pass has not yet
+// reached; it never grows because of keys that went idle. The limiter holds no
+// goroutine or descriptor and so does not implement io.Closer.
 //
 // Concurrency. Allow is safe for concurrent use. The ctx argument is not
 // consulted: a decision never blocks on anything but a shard mutex.

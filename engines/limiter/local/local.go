@@ -65,11 +65,13 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 	}
 	now := l.now().UnixNano()
 
-	sh := &l.shards[maphash.String(l.seed, key)&(numShards-1)]
+	h := maphash.String(l.seed, key)
+	sh := &l.shards[h&(numShards-1)]
+	tag := uint32(h >> 32)
 	sh.mu.Lock()
-	i, ok := sh.index[key]
+	i, ok := sh.find(tag, key)
 	if !ok {
-		i = sh.insert(key, p.Algorithm, unit, now, w)
+		i = sh.insert(tag, key, p.Algorithm, unit, now, w)
 	}
 	e := &sh.slab[i]
 	var d pipeline.LimitDecision

@@ -15,18 +15,32 @@ const (
 	hitSweepEvery = 32 // every this many decisions on a shard ...
 	hitSweep      = 4  // ... inspect this many slots
 
-	compactMin = 64 // shards with fewer slots are never compacted
+	compactMin = 64 // shards with fewer slab slots are never compacted
+	minIndex   = 8  // smallest index length
 )
+
+// A shard finds a key's slab slot through index, an open-addressing table
+// (linear probing, power-of-two length, at most half full) of 8-byte slots
+// holding 32 bits of the key's hash and the slab position. The key's maphash
+// is computed once per decision: its low bits pick the shard, its high 32 bits
+// are the tag, whose low bits are the home position. A tag match is confirmed
+// by comparing the key stored in the entry, so lookups are exact. The index
+// holds no pointers (the GC never scans it) and deletion shifts entries back
+// instead of leaving tombstones, so churn does not degrade probing.
+type slot struct {
+	tag uint32
+	ref uint32 // slab position + 1; 0 marks an empty slot
+}
 
 // shardData is one shard's state; shard pads it to whole cache lines so that
 // neighbouring mutexes do not share one.
 type shardData struct {
 	mu     sync.Mutex
-	index  map[string]uint32 // key -> slot in slab
+	index  []slot
 	slab   []entry
-	free   []uint32 // free slots in slab
-	live   int      // live entries in slab
-	cursor int      // next slot the amortised sweep inspects
+	free   []uint32 // free slab positions
+	live   int      // live entries in slab (and slots used in index)
+	cursor int      // next slab position the amortised sweep inspects
 	ops    uint32   // decisions taken, for the periodic sweep
 }
 
@@ -36,45 +50,103 @@ type shard struct {
 }
 
 func (sh *shard) init() {
-	sh.index = make(map[string]uint32)
+	sh.index = make([]slot, minIndex)
 }
 
-// insert stores a fresh state for key (copied) and returns its slot.
-func (sh *shard) insert(key string, algo pipeline.LimitAlgorithm, unit, now, window int64) uint32 {
+// find returns the slab position of key.
+func (sh *shard) find(tag uint32, key string) (uint32, bool) {
+	mask := uint32(len(sh.index) - 1)
+	for i := tag & mask; ; i = (i + 1) & mask {
+		s := sh.index[i]
+		if s.ref == 0 {
+			return 0, false
+		}
+		if s.tag == tag && sh.slab[s.ref-1].key == key {
+			return s.ref - 1, true
+		}
+	}
+}
+
+// place records slab position pos under tag (the index has room).
+func (sh *shard) place(tag, pos uint32) {
+	mask := uint32(len(sh.index) - 1)
+	i := tag & mask
+	for sh.index[i].ref != 0 {
+		i = (i + 1) & mask
+	}
+	sh.index[i] = slot{tag: tag, ref: pos + 1}
+}
+
+// unplace removes slab position pos (stored under tag) from the index,
+// shifting later entries of its probe run back into the hole.
+func (sh *shard) unplace(tag, pos uint32) {
+	mask := uint32(len(sh.index) - 1)
+	j := tag & mask
+	for sh.index[j].ref != pos+1 {
+		j = (j + 1) & mask
+	}
+	for k := (j + 1) & mask; sh.index[k].ref != 0; k = (k + 1) & mask {
+		// The slot at k may move to the hole at j unless its home position
+		// lies cyclically in (j, k].
+		home := sh.index[k].tag & mask
+		if (k-home)&mask >= (k-j)&mask {
+			sh.index[j] = sh.index[k]
+			j = k
+		}
+	}
+	sh.index[j] = slot{}
+}
+
+// reindex rebuilds the index with length n (a power of two) from the slab.
+func (sh *shard) reindex(n int) {
+	sh.index = make([]slot, n)
+	for i := range sh.slab {
+		if e := &sh.slab[i]; e.live {
+			sh.place(e.tag, uint32(i))
+		}
+	}
+}
+
+// insert stores a fresh state for key (copied) and returns its slab position.
+func (sh *shard) insert(tag uint32, key string, algo pipeline.LimitAlgorithm, unit, now, window int64) uint32 {
+	if (sh.live+1)*2 > len(sh.index) {
+		sh.reindex(2 * len(sh.index))
+	}
 	e := entry{
 		key:    strings.Clone(key),
 		idleAt: now + 2*window,
 		unit:   unit,
 		algo:   algo,
 		live:   true,
+		tag:    tag,
 	}
 	if algo == pipeline.SlidingWindow {
 		e.win = floorDiv(now, window)
 	}
-	var i uint32
+	var pos uint32
 	if n := len(sh.free); n > 0 {
-		i = sh.free[n-1]
+		pos = sh.free[n-1]
 		sh.free = sh.free[:n-1]
-		sh.slab[i] = e
+		sh.slab[pos] = e
 	} else {
-		i = uint32(len(sh.slab))
+		pos = uint32(len(sh.slab))
 		sh.slab = append(sh.slab, e)
 	}
-	sh.index[e.key] = i
+	sh.place(tag, pos)
 	sh.live++
-	return i
+	return pos
 }
 
-// release frees slot i.
+// release frees slab position i.
 func (sh *shard) release(i int) {
-	delete(sh.index, sh.slab[i].key)
+	sh.unplace(sh.slab[i].tag, uint32(i))
 	sh.slab[i] = entry{}
 	sh.free = append(sh.free, uint32(i))
 	sh.live--
 }
 
-// sweepStep inspects up to k slots from the cursor on, freeing idle ones. At
-// the end of each pass over the slab it may compact the shard.
+// sweepStep inspects up to k slab positions from the cursor on, freeing idle
+// entries. At the end of each pass over the slab it may compact the shard.
 func (sh *shard) sweepStep(now int64, k int) {
 	for ; k > 0; k-- {
 		if sh.cursor >= len(sh.slab) {
@@ -91,7 +163,7 @@ func (sh *shard) sweepStep(now int64, k int) {
 	}
 }
 
-// sweepAll frees every idle slot and compacts if worthwhile.
+// sweepAll frees every idle entry and compacts if worthwhile.
 func (sh *shard) sweepAll(now int64) {
 	for i := range sh.slab {
 		if e := &sh.slab[i]; e.live && now > e.idleAt {
@@ -102,20 +174,23 @@ func (sh *shard) sweepAll(now int64) {
 	sh.maybeCompact()
 }
 
-// maybeCompact rebuilds the map and slab when under a quarter of the slots
-// are live, returning the memory of keys that went idle. It moves entries, so
-// it runs only where no entry pointer is held.
+// maybeCompact rebuilds the slab and index when under a quarter of the slab is
+// live, returning the memory of keys that went idle. It moves entries, so it
+// runs only where no entry pointer is held.
 func (sh *shard) maybeCompact() {
 	if len(sh.slab) < compactMin || sh.live*4 > len(sh.slab) {
 		return
 	}
 	slab := make([]entry, 0, sh.live+sh.live/2)
-	index := make(map[string]uint32, sh.live)
 	for i := range sh.slab {
 		if sh.slab[i].live {
-			index[sh.slab[i].key] = uint32(len(slab))
 			slab = append(slab, sh.slab[i])
 		}
 	}
-	sh.slab, sh.index, sh.free, sh.cursor = slab, index, nil, 0
+	n := minIndex
+	for n < 2*len(slab) {
+		n *= 2
+	}
+	sh.slab, sh.free, sh.cursor = slab, nil, 0
+	sh.reindex(n)
 }

@@ -14,14 +14,7 @@
 //   - Precedence: gorilla tries routes in the order they were added and takes
 //     the first whose matchers all pass, so the routes are added in
 //     precedence order (exact patterns first, then prefixes by decreasing
-//     base length, ties in table order). Each route is
-//
-//     exact  "/a/b":    Path("/a/b")                           then the matchers below
-//     prefix "/a/b/*":  PathPrefix("/a/b") + boundary matcher  (next byte is '/' or the end)
-//     catch-all "/*":   PathPrefix("/")
-//
-//     followed by Methods(...) and a collector matcher, with a handler that
-//     carries the route's Index.
+//     base length, ties in table order), each built as shown below.
 //   - Method mismatch: gorilla's method matcher failing does not stop the
 //     search (gorilla records ErrMethodMismatch and goes on to the next
 //     route), which is exactly the fall-through to a shorter prefix. Gorilla
@@ -34,6 +27,13 @@
 //     even if that route's boundary matcher then fails (an exact "/a/bc"
 //     followed by a prefix "/a/b/*"), so MatchErr alone would turn that 405
 //     into a 404.
+//
+// Each RouteSpec becomes one gorilla route, with matchers in this order:
+//
+//	exact "/a/b":     Path("/a/b")
+//	prefix "/a/b/*":  PathPrefix("/a/b"), boundary (the next byte is '/' or the end)
+//	catch-all "/*":   PathPrefix("/")
+//	then, for all:    Methods(...), collector; handler: the route's Index
 //
 // The path is matched as given, not decoded: it is put in URL.Path and the
 // gorilla router neither cleans it (Match never does; only ServeHTTP would)

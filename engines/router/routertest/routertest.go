@@ -445,7 +445,7 @@ func testFixture(t *testing.T, factory pipeline.RouterFactory, n int) {
 	// this the expensive part, so large tables use a sample of the routes.
 	step := 1
 	if len(routes) > 500 {
-		step = len(routes) / 200
+		step = len(routes) / 100
 	}
 	for i := 0; i < len(routes); i += step {
 		base := strings.TrimSuffix(routes[i].Pattern, "/*")

@@ -45,7 +45,7 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 		Name:    "gatelab",
 		// The header block must fit the read buffer; a larger one is
 		// answered 431 by fasthttp.
-		ReadBufferSize:               l.MaxHeaderBytes,
+		ReadBufferSize: l.MaxHeaderBytes,
 		// fasthttp has no separate header timeout: ReadTimeout bounds reading
 		// a request (the header, and the body when it is not streamed), so
 		// it takes limits.read_header_timeout (slow-loris defence).
@@ -85,7 +85,7 @@ func (s *Server) client(inst *pipeline.Instance) *fasthttp.HostClient {
 		DisablePathNormalizing:    true,
 		NoDefaultUserAgentHeader:  true,
 		ReadBufferSize:            16 * 1024,
-		Dial: (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
+		Dial:                      (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
 	}
 	actual, _ := s.clients.LoadOrStore(inst.Host, c)
 	return actual.(*fasthttp.HostClient)
