@@ -66,6 +66,7 @@ const (
 	ReasonRateLimitUnavailable               // 503: limiter gave no decision and the route fails closed
 	ReasonClientClosed                       // 499: client went away before the response
 	ReasonInternal                           // 500: a gateway bug or an unexpected failure
+	ReasonAuthUnavailable                    // 503: no verification key could be loaded; never accepted unchecked
 	reasonCount
 )
 
@@ -85,6 +86,7 @@ var reasonNames = [reasonCount]string{
 	ReasonRateLimitUnavailable: "ratelimit_unavailable",
 	ReasonClientClosed:         "client_closed",
 	ReasonInternal:             "internal",
+	ReasonAuthUnavailable:      "auth_unavailable",
 }
 
 // String returns the short snake_case code ("rate_limited"). Out-of-range

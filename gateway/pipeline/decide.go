@@ -300,7 +300,7 @@ func (g *Gateway) rejectAuth(d *Decision, err error) {
 		// Never accept a token we could not check: 503, not 200, not 401.
 		d.wwwAuth = ""
 		d.RetryAfter = 5
-		g.reject(d, 503, auth.Code(err), observe.ReasonInternal)
+		g.reject(d, 503, auth.Code(err), observe.ReasonAuthUnavailable)
 		return
 	}
 	g.reject(d, 401, auth.Code(err), observe.ReasonUnauthorized)

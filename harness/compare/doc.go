@@ -67,7 +67,8 @@
 //
 // All traffic goes to 127.0.0.1. Every wait is bounded in time; every
 // process Run starts is stopped before it returns (SIGTERM, then SIGKILL of
-// its process group), also on error and when ctx is cancelled, and each
-// child is killed by the kernel if the compare process dies first. Run keeps
-// no package state, but two runs at once would measure each other's load.
+// its process group), also on error and when ctx is cancelled. If the
+// compare process itself is killed, the kernel sends each direct child
+// SIGKILL (for nginx that is the master only). Run keeps no package state,
+// but two runs at once would measure each other's load.
 package compare
