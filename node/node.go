@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -28,6 +29,9 @@ type Options struct {
 	// access_log.output.
 	AccessLog io.Writer
 	Instance  string
+	// Pprof exposes net/http/pprof under /debug/pprof/ on the admin listener
+	// (never on the traffic listener). Off by default.
+	Pprof bool
 }
 
 // Node is a running gateway node.
@@ -131,7 +135,7 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 		n.cleanup()
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
-	n.admin = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	n.admin = &http.Server{Handler: n.adminHandler(opts.Pprof), ReadHeaderTimeout: 10 * time.Second}
 	go func() { n.served <- srv.Serve(n.traffic) }()
 	go func() {
 		err := n.admin.Serve(n.adminLn)
@@ -159,8 +163,15 @@ func openLog(output string) (io.Writer, io.Closer, error) {
 	return f, f, nil
 }
 
-func (n *Node) adminHandler() http.Handler {
+func (n *Node) adminHandler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", n.Gateway.Metrics().Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

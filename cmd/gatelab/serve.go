@@ -27,6 +27,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	limiter := fs.String("limiter", "", "limiter engine: local (overrides engines.limiter)")
 	listen := fs.String("listen", "", "traffic address (overrides listen.traffic, default 127.0.0.1:8080)")
 	admin := fs.String("admin", "", "admin/metrics address (overrides listen.admin, default 127.0.0.1:9090)")
+	withPprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	drain := fs.Duration("drain", 30*time.Second, "how long to let in-flight requests finish on SIGTERM/SIGINT")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -36,7 +37,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err)
 		return exitCode(1)
 	}
-	n, err := node.Start(cfg, node.Options{Server: *server, Router: *router, Limiter: *limiter, Listen: *listen, Admin: *admin})
+	n, err := node.Start(cfg, node.Options{Server: *server, Router: *router, Limiter: *limiter, Listen: *listen, Admin: *admin, Pprof: *withPprof})
 	if err != nil {
 		return err
 	}
