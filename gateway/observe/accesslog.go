@@ -102,7 +102,15 @@ type AccessLogOptions struct {
 	// counts (pass Metrics.AccessLogDropped and Metrics.AccessLogWritten).
 	Dropped prometheus.Counter
 	Written prometheus.Counter
+	// FlushInterval is how often the writer drains the queue (default
+	// DefaultAccessLogFlush); it also drains as soon as the queue is half
+	// full. Batching on a timer, like nginx's `buffer= flush=`, keeps the
+	// writer from waking (and making a write system call) for every request.
+	FlushInterval time.Duration
 }
+
+// DefaultAccessLogFlush is the default AccessLogOptions.FlushInterval.
+const DefaultAccessLogFlush = 100 * time.Millisecond
 
 // Writer batching: the writer concatenates queued lines into one Write of up
 // to about batchBytes. Line buffers grown beyond maxPooledLine are left to the
@@ -127,7 +135,11 @@ type lineBuf struct {
 type AccessLog struct {
 	w     io.Writer
 	queue chan *lineBuf
-	pool  sync.Pool // of *lineBuf
+	// kick asks the writer to drain now (queue half full); interval is the
+	// timer period otherwise.
+	kick     chan struct{}
+	interval time.Duration
+	pool     sync.Pool // of *lineBuf
 
 	sampleAll  bool
 	sampleNone bool
@@ -168,6 +180,11 @@ func NewAccessLog(w io.Writer, opts AccessLogOptions) *AccessLog {
 		writtenC: opts.Written,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		interval: opts.FlushInterval,
+	}
+	if l.interval <= 0 {
+		l.interval = DefaultAccessLogFlush
 	}
 	l.pool.New = func() any {
 		lb := new(lineBuf)
@@ -226,6 +243,12 @@ func (l *AccessLog) Log(e *Entry) {
 	lb.b = l.appendEntry(lb.b[:0], e)
 	select {
 	case l.queue <- lb:
+		if len(l.queue) >= cap(l.queue)/2 {
+			select {
+			case l.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		l.putBuf(lb)
 		l.drop(1)
@@ -279,28 +302,36 @@ func (l *AccessLog) putBuf(lb *lineBuf) {
 	l.pool.Put(lb)
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It sleeps between drains (timer or kick), so
+// a busy gateway costs one wake-up and a few large writes per interval rather
+// than one per request.
 func (l *AccessLog) run() {
 	defer close(l.done)
 	batch := make([]byte, 0, batchBytes)
-	for {
-		select {
-		case lb := <-l.queue:
+	ticker := time.NewTicker(l.interval)
+	defer ticker.Stop()
+	drain := func() {
+		for {
 			var n int
-			batch, n = l.collect(append(batch[:0], lb.b...), 1)
-			l.putBuf(lb)
-			l.flush(batch, n)
-		case <-l.stop:
-			for {
-				b, n := l.collect(batch[:0], 0)
-				if n == 0 {
-					return
-				}
-				l.flush(b, n)
+			batch, n = l.collect(batch[:0], 0)
+			if n == 0 {
+				break
 			}
+			l.flush(batch, n)
 		}
 		if cap(batch) > maxBatchRetain {
 			batch = make([]byte, 0, batchBytes)
+		}
+	}
+	for {
+		select {
+		case <-ticker.C:
+			drain()
+		case <-l.kick:
+			drain()
+		case <-l.stop:
+			drain()
+			return
 		}
 	}
 }

@@ -22,27 +22,21 @@ var _ engines.Server = (*Server)(nil)
 
 // Server is the net/http server engine.
 type Server struct {
-	g         *pipeline.Gateway
-	srv       *http.Server
-	transport *http.Transport
-	bufs      sync.Pool
+	g     *pipeline.Gateway
+	srv   *http.Server
+	pools sync.Map // host:port -> *pool
+	bufs  sync.Pool
+
+	maxIdle int
+	idleFor time.Duration
 }
 
 // New builds the engine around g; listener limits come from g.Limits.
 func New(g *pipeline.Gateway) (engines.Server, error) {
 	l := g.Limits
 	s := &Server{g: g}
-	s.transport = &http.Transport{
-		Proxy:                 nil, // never use proxy settings from the environment
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   l.MaxConnsPerHost,
-		MaxConnsPerHost:       l.MaxConnsPerHost,
-		IdleConnTimeout:       l.UpstreamIdle,
-		ResponseHeaderTimeout: 0, // the per-route context deadline bounds it
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-	}
+	s.maxIdle = l.MaxConnsPerHost
+	s.idleFor = l.UpstreamIdle
 	// net/http adds 4096 bytes of slack to MaxHeaderBytes; subtract it so the
 	// request line plus header block is limited to about limits.max_header_bytes.
 	maxHdr := l.MaxHeaderBytes - 4096
@@ -74,7 +68,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown drains: stops accepting, waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	s.transport.CloseIdleConnections()
+	s.pools.Range(func(_, v any) bool { v.(*pool).closeIdle(); return true })
 	return err
 }
 
@@ -170,13 +164,18 @@ func (s *Server) answer(w http.ResponseWriter, d *pipeline.Decision, req *pipeli
 	g.Record(d, req, &pipeline.Outcome{Status: d.Status, HeadersAt: now, End: g.Now(), ResponseBytes: int64(len(body))})
 }
 
+func (s *Server) pool(inst *pipeline.Instance) *pool {
+	if p, ok := s.pools.Load(inst.Host); ok {
+		return p.(*pool)
+	}
+	p, _ := s.pools.LoadOrStore(inst.Host, newPool(inst.Host, inst.Scheme == "https", s.maxIdle, s.idleFor))
+	return p.(*pool)
+}
+
 // forward proxies the request to d.Target.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Decision, req *pipeline.Request) {
 	g := s.g
 	route := d.Route
-	ctx, cancel := context.WithTimeout(r.Context(), route.Timeout)
-	defer cancel()
-
 	out := &http.Request{
 		Method:     r.Method,
 		URL:        &url.URL{Scheme: d.Target.Scheme, Host: d.Target.Host, Opaque: d.UpstreamPath, RawQuery: req.Query},
@@ -188,7 +187,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 	}
 	conn := r.Header.Get(hConnection)
 	for k, v := range r.Header {
-		if pipeline.DropInbound(k) || (conn != "" && pipeline.DropListed(conn, k)) {
+		if pipeline.DropInbound(k) || k == "Expect" || (conn != "" && pipeline.DropListed(conn, k)) {
 			continue
 		}
 		out.Header[k] = v
@@ -196,21 +195,23 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 	setUpstreamHeaders(out.Header, d, req, r)
 
 	var body *countingReader
-	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength != 0) {
-		limit := route.MaxBodyBytes
-		body = &countingReader{r: http.MaxBytesReader(w, r.Body, limit)}
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		body = &countingReader{r: http.MaxBytesReader(w, r.Body, route.MaxBodyBytes)}
 		out.Body = body
 		out.ContentLength = r.ContentLength
+		if r.ContentLength < 0 {
+			out.TransferEncoding = []string{"chunked"}
+		}
 	}
-	out = out.WithContext(ctx)
 
 	sent := g.Now()
-	resp, err := s.transport.RoundTrip(out)
+	up := s.pool(d.Target)
+	resp, pc, err := up.roundTrip(r.Context(), out, sent.Add(route.Timeout))
 	upstream := g.Now().Sub(sent)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		tooLarge := errors.As(err, &mbe) || (body != nil && body.tooLarge)
-		timeout := errors.Is(ctx.Err(), context.DeadlineExceeded)
+		timeout := errors.Is(err, errTimeout)
 		g.UpstreamError(d, timeout, tooLarge)
 		now := g.Now()
 		s.writeError(w, d, req, r, now)
@@ -218,7 +219,6 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 			RequestBytes: body.count(), ResponseBytes: int64(len(d.Body())), Error: errType(err, timeout, tooLarge)})
 		return
 	}
-	defer resp.Body.Close()
 
 	h := w.Header()
 	rconn := resp.Header.Get(hConnection)
@@ -236,6 +236,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 	bp := s.bufs.Get().(*[]byte)
 	n, copyErr := io.CopyBuffer(w, resp.Body, *bp)
 	s.bufs.Put(bp)
+	resp.Body.Close()
+	up.release(pc, resp, copyErr == nil)
 	errText := ""
 	if copyErr != nil {
 		errText = "response_copy"

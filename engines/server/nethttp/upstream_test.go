@@ -1,0 +1,119 @@
+package nethttp
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatelab/gatelab/internal/upstream"
+)
+
+// exchange sends one GET through the pool and returns the upstream's view of
+// the client address (which changes when a new connection is used).
+func exchange(t *testing.T, p *pool, host string, hdr http.Header) (remote string, reused bool) {
+	t.Helper()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: host}
+	before := p.idleCount()
+	resp, pc, err := p.roundTrip(t.Context(), req, time.Now().Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	p.release(pc, resp, err == nil)
+	var e upstream.Echo
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("echo: %v %q", err, b)
+	}
+	return e.RemoteAddr, before > 0
+}
+
+func (p *pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+func TestPoolReusesAndRetires(t *testing.T) {
+	up, err := upstream.Start("127.0.0.1:0", "pool-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	host := strings.TrimPrefix(up.URL(), "http://")
+	p := newPool(host, false, 4, time.Minute)
+	defer p.closeIdle()
+
+	a, _ := exchange(t, p, host, nil)
+	b, reused := exchange(t, p, host, nil)
+	if !reused || a != b {
+		t.Errorf("second request used a new connection (%s then %s, reused %v)", a, b, reused)
+	}
+	// The upstream asks to close: that connection must not go back.
+	exchange(t, p, host, http.Header{"X-Upstream-Close": {"1"}})
+	if n := p.idleCount(); n != 0 {
+		t.Errorf("closed connection returned to the pool (%d idle)", n)
+	}
+	c, reused := exchange(t, p, host, nil)
+	if reused || c == b {
+		t.Errorf("request after Connection: close reused %s", c)
+	}
+	// An idle connection older than idleFor is closed, not used.
+	p.idleFor = time.Nanosecond
+	d, _ := exchange(t, p, host, nil)
+	if d == c {
+		t.Errorf("stale idle connection %s reused", d)
+	}
+}
+
+func TestPoolBodyNotDrainedIsClosed(t *testing.T) {
+	up, err := upstream.Start("127.0.0.1:0", "pool-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	host := strings.TrimPrefix(up.URL(), "http://")
+	p := newPool(host, false, 4, time.Minute)
+	defer p.closeIdle()
+	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"X-Upstream-Body-Bytes": {"100000"}}, Host: host}
+	resp, pc, err := p.roundTrip(t.Context(), req, time.Now().Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.CopyN(io.Discard, resp.Body, 10) // client went away mid-body
+	resp.Body.Close()
+	p.release(pc, resp, false)
+	if n := p.idleCount(); n != 0 {
+		t.Errorf("connection with an unread body returned to the pool")
+	}
+}
+
+func TestPoolTimeout(t *testing.T) {
+	up, err := upstream.Start("127.0.0.1:0", "pool-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	host := strings.TrimPrefix(up.URL(), "http://")
+	p := newPool(host, false, 4, time.Minute)
+	defer p.closeIdle()
+	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"X-Upstream-Delay": {"5s"}}, Host: host}
+	_, _, err = p.roundTrip(t.Context(), req, time.Now().Add(100*time.Millisecond))
+	if err == nil || !errors.Is(err, errTimeout) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if n := p.idleCount(); n != 0 {
+		t.Errorf("timed-out connection returned to the pool")
+	}
+}
