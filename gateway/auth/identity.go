@@ -74,7 +74,9 @@ func BearerToken(authorization string) (string, bool) {
 		return "", false
 	}
 	tok := strings.Trim(a[len(prefix):], " \t")
-	if tok == "" || strings.ContainsAny(tok, " \t") {
+	// Two IndexByte scans (vectorised) instead of ContainsAny, which walks
+	// the token byte by byte against a set: this runs on every request.
+	if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
 		return "", false
 	}
 	return tok, true
