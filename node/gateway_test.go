@@ -25,6 +25,7 @@ import (
 	"github.com/gatelab/gatelab/gateway/auth"
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/internal/testproc"
+	"github.com/gatelab/gatelab/internal/upstream"
 	"github.com/gatelab/gatelab/node"
 )
 
@@ -601,8 +602,16 @@ var gatewayCases = []struct {
 	}},
 	{"upstream status and body pass through", func(t *testing.T, g *gw) {
 		r := g.do("GET", "/test/open/x", map[string]string{"X-Upstream-Status": "418", "X-Upstream-Body-Bytes": "100000"}, nil)
-		if r.status != 418 || len(r.body) != 100000 {
-			t.Errorf("status %d body %d bytes", r.status, len(r.body))
+		if r.status != 418 || !bytes.Equal(r.body, upstream.Payload(100000)) {
+			t.Errorf("status %d body %d bytes (intact: %v)", r.status, len(r.body), bytes.Equal(r.body, upstream.Payload(100000)))
+		}
+		// A large response streams through intact, several times on the
+		// same keep-alive pools.
+		for i := 0; i < 3; i++ {
+			r = g.do("GET", "/test/open/big", map[string]string{"X-Upstream-Body-Bytes": "8388608"}, nil)
+			if r.status != 200 || !bytes.Equal(r.body, upstream.Payload(8<<20)) {
+				t.Fatalf("8 MiB response: status %d, %d bytes", r.status, len(r.body))
+			}
 		}
 	}},
 	{"body limits: 413 by Content-Length and when streaming; large bodies stream through", func(t *testing.T, g *gw) {

@@ -85,6 +85,9 @@ func (s *Server) client(inst *pipeline.Instance) *fasthttp.HostClient {
 		DisablePathNormalizing:    true,
 		NoDefaultUserAgentHeader:  true,
 		ReadBufferSize:            16 * 1024,
+		// Response bodies are streamed to the client, not buffered whole:
+		// memory per request stays bounded whatever the upstream sends.
+		StreamResponseBody: true,
 		Dial:                      (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
 	}
 	actual, _ := s.clients.LoadOrStore(inst.Host, c)
@@ -325,7 +328,17 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 		reqBytes = lim.n
 	}
 	g.Record(d, req, &pipeline.Outcome{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, End: g.Now(),
-		RequestBytes: reqBytes, ResponseBytes: int64(len(resp.Body()))})
+		RequestBytes: reqBytes, ResponseBytes: responseBytes(resp)})
+}
+
+// responseBytes is the response body size from Content-Length; 0 for a
+// chunked body, whose size is not known before it has been streamed (reading
+// it here would buffer it).
+func responseBytes(resp *fasthttp.Response) int64 {
+	if n := resp.Header.ContentLength(); n >= 0 {
+		return int64(n)
+	}
+	return 0
 }
 
 func s2b(s string) []byte {
