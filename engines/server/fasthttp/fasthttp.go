@@ -88,7 +88,7 @@ func (s *Server) client(inst *pipeline.Instance) *fasthttp.HostClient {
 		// Response bodies are streamed to the client, not buffered whole:
 		// memory per request stays bounded whatever the upstream sends.
 		StreamResponseBody: true,
-		Dial:                      (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
+		Dial:               (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
 	}
 	actual, _ := s.clients.LoadOrStore(inst.Host, c)
 	return actual.(*fasthttp.HostClient)
