@@ -228,21 +228,12 @@ func (r resp) json(t *testing.T) map[string]any {
 }
 
 // echo is what the fake upstream reports it received.
-type echo struct {
-	Name    string              `json:"name"`
-	Method  string              `json:"method"`
-	Path    string              `json:"path"`
-	RawPath string              `json:"raw_path"`
-	Query   string              `json:"query"`
-	Host    string              `json:"host"`
-	Headers map[string][]string `json:"headers"`
-	Body    int64               `json:"body_bytes"`
-}
+type echo struct{ upstream.Echo }
 
 func (r resp) echo(t *testing.T) echo {
 	t.Helper()
 	var e echo
-	if err := json.Unmarshal(r.body, &e); err != nil || e.Name == "" {
+	if err := json.Unmarshal(r.body, &e.Echo); err != nil || e.Name == "" {
 		t.Fatalf("not an upstream echo (status %d): %q", r.status, r.body)
 	}
 	return e
@@ -620,12 +611,12 @@ var gatewayCases = []struct {
 			t.Errorf("content-length over limit: %d", r.status)
 		}
 		r = g.do("POST", "/test/upload/x", nil, bytes.NewReader(make([]byte, 1000)))
-		if r.status != 200 || r.echo(t).Body != 1000 {
+		if r.status != 200 || r.echo(t).BodyBytes != 1000 {
 			t.Errorf("under limit: %d %s", r.status, r.body)
 		}
 		// 1 MiB, above the 64 KiB buffer, forwarded intact.
 		r = g.do("POST", "/test/big/x", nil, bytes.NewReader(make([]byte, 1<<20)))
-		if r.status != 200 || r.echo(t).Body != 1<<20 {
+		if r.status != 200 || r.echo(t).BodyBytes != 1<<20 {
 			t.Errorf("1 MiB body: %d %s", r.status, r.body)
 		}
 		// Chunked (no Content-Length) over the limit.

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -335,6 +336,24 @@ func (g *Gateway) UpstreamError(d *Decision, timeout, tooLarge bool) {
 	default:
 		g.reject(d, 502, CodeUpstreamUnavailable, observe.ReasonUpstreamUnavailable)
 	}
+}
+
+// UpstreamErrorType names a forwarding failure for the access log:
+// body_too_large, upstream_timeout, connection_refused (dial failed) or
+// upstream_error. Engines pass what they detected themselves (timeout,
+// tooLarge) and may special-case their own errors before calling it.
+func UpstreamErrorType(err error, timeout, tooLarge bool) string {
+	switch {
+	case tooLarge:
+		return "body_too_large"
+	case timeout:
+		return "upstream_timeout"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return "connection_refused"
+	}
+	return "upstream_error"
 }
 
 // stripPrefix removes a segment prefix; the result always starts with '/'.

@@ -417,20 +417,10 @@ func stripOutbound(h *fasthttp.ResponseHeader) {
 }
 
 func errType(err error, timeout, tooLarge bool) string {
-	switch {
-	case tooLarge:
-		return "body_too_large"
-	case timeout:
-		return "upstream_timeout"
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return "connection_refused"
-	}
-	if errors.Is(err, fasthttp.ErrNoFreeConns) {
+	if !timeout && !tooLarge && errors.Is(err, fasthttp.ErrNoFreeConns) {
 		return "no_free_connections"
 	}
-	return "upstream_error"
+	return pipeline.UpstreamErrorType(err, timeout, tooLarge)
 }
 
 // limitedReader bounds a streamed request body.

@@ -216,7 +216,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 		now := g.Now()
 		s.writeError(w, d, req, r, now)
 		g.Record(d, req, &pipeline.Outcome{Status: d.Status, Upstream: upstream, HeadersAt: now, End: g.Now(),
-			RequestBytes: body.count(), ResponseBytes: int64(len(d.Body())), Error: errType(err, timeout, tooLarge)})
+			RequestBytes: body.count(), ResponseBytes: int64(len(d.Body())), Error: pipeline.UpstreamErrorType(err, timeout, tooLarge)})
 		return
 	}
 
@@ -282,20 +282,6 @@ func setUpstreamHeaders(h http.Header, d *pipeline.Decision, req *pipeline.Reque
 			h[pipeline.HeaderUserScopes] = []string{id.ScopesHeader}
 		}
 	}
-}
-
-func errType(err error, timeout, tooLarge bool) string {
-	switch {
-	case tooLarge:
-		return "body_too_large"
-	case timeout:
-		return "upstream_timeout"
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return "connection_refused"
-	}
-	return "upstream_error"
 }
 
 // countingReader counts request body bytes and notes a MaxBytesReader trip.
