@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -34,11 +36,50 @@ type (
 // do not concern them.
 type LimiterOptions struct {
 	// Now is the clock; nil means time.Now. Tests pass a fake clock.
+	// (The redis engine uses the Redis server's TIME instead.)
 	Now func() time.Time
 	// Nodes is the number of gateway nodes sharing the limits, for the
 	// "divided" mode of node-local engines (each node enforces limit/Nodes).
 	// 0 or 1 means not divided.
 	Nodes int
+	// Registerer receives the engine's own metrics (Redis errors, CRDT peers
+	// and sync lag, ...). nil: the engine registers none.
+	Registerer prometheus.Registerer
+	// Redis configures the redis engine.
+	Redis RedisOptions
+	// CRDT configures the crdt engine.
+	CRDT CRDTOptions
+}
+
+// RedisOptions configure the redis limiter engine.
+type RedisOptions struct {
+	// URL is any go-redis URL: redis://[user:pass@]host:port/db,
+	// rediss:// for TLS, or a cluster / sentinel form with several addrs
+	// (redis://host1:6379?addr=host2:6379&addr=host3:6379). Required.
+	URL string
+	// PoolSize bounds connections (and so concurrent decisions) per node;
+	// a decision that cannot get a connection in time is "no decision".
+	// 0: engine default.
+	PoolSize int
+	// OverLimitCache keeps keys known to be over their limit in memory until
+	// their retry time, answering 429 without a round trip.
+	OverLimitCache bool
+}
+
+// CRDTOptions configure the crdt limiter engine.
+type CRDTOptions struct {
+	Node  string   // this node's unique name
+	Bind  string   // memberlist bind address host:port
+	Peers []string // seed peers host:port to join
+	// SyncInterval is how often deltas are gossiped; 0: 25 ms.
+	SyncInterval time.Duration
+	// ExpectedNodes is the cluster size N used by the partition policy;
+	// 0: the largest membership seen.
+	ExpectedNodes int
+	// PartitionMode says what a node does when it sees fewer than N members:
+	// "scale" (default: enforce limit x m/N), "open" or "closed" (no
+	// decision: the route's fail mode answers).
+	PartitionMode string
 }
 
 // LimiterFactory builds a limiter. A limiter that holds resources also

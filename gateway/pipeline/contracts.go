@@ -160,6 +160,11 @@ type Policy struct {
 	Limit     int64
 	Window    time.Duration
 	Algorithm LimitAlgorithm
+	// Deadline is how long the decision may take (the route's
+	// rate_limit_deadline, default 5 ms). A decision not made in time is
+	// "no decision" (an error wrapping ErrNoDecision). 0: no deadline beyond
+	// ctx. In-process engines may ignore it.
+	Deadline time.Duration
 }
 
 // LimitDecision is a limiter's answer for one request.
