@@ -24,7 +24,12 @@ var Version = "0.1.0-dev"
 // Options override parts of the config for one node.
 type Options struct {
 	Server, Router, Limiter string // "" keeps the config's engines section
-	Listen, Admin           string // "" keeps the config's listen section
+	// Limiter engine settings; "" / nil keep the config's limiter section.
+	RedisURL      string   // -redis
+	CRDTNode      string   // -node
+	CRDTBind      string   // -bind
+	CRDTPeers     []string // -peers
+	Listen, Admin string   // "" keeps the config's listen section
 	// AccessLog receives the JSON access log; nil means the config's
 	// access_log.output.
 	AccessLog io.Writer
@@ -65,13 +70,13 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	limiter, err := engines.NewLimiter(eng.Limiter, engines.LimiterOptions{})
-	if err != nil {
-		return nil, err
-	}
-	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2)}
 	metrics := observe.NewMetrics()
 	metrics.SetEngines(eng.Server, eng.Router, eng.Limiter)
+	limiter, err := engines.NewLimiter(eng.Limiter, limiterOptions(cfg, opts, metrics))
+	if err != nil {
+		return nil, fmt.Errorf("%s limiter: %w", eng.Limiter, err)
+	}
+	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2)}
 
 	instance := opts.Instance
 	if instance == "" {
@@ -145,6 +150,43 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 		n.served <- err
 	}()
 	return n, nil
+}
+
+// limiterOptions merges the config's limiter section with flag overrides.
+func limiterOptions(cfg *config.Config, opts Options, metrics *observe.Metrics) engines.LimiterOptions {
+	lc := cfg.Limiter
+	lo := engines.LimiterOptions{
+		Registerer: metrics.Registry(),
+		Redis: engines.RedisOptions{
+			URL:            lc.Redis.URL,
+			PoolSize:       lc.Redis.PoolSize,
+			OverLimitCache: lc.Redis.OverLimitCache,
+		},
+		CRDT: engines.CRDTOptions{
+			Node:          lc.CRDT.Node,
+			Bind:          lc.CRDT.Bind,
+			Peers:         lc.CRDT.Peers,
+			SyncInterval:  lc.CRDT.SyncInterval,
+			ExpectedNodes: lc.CRDT.ExpectedNodes,
+			PartitionMode: lc.CRDT.PartitionMode,
+		},
+	}
+	if opts.RedisURL != "" {
+		lo.Redis.URL = opts.RedisURL
+	}
+	if opts.CRDTNode != "" {
+		lo.CRDT.Node = opts.CRDTNode
+	}
+	if lo.CRDT.Node == "" {
+		lo.CRDT.Node = cfg.Gateway.Instance
+	}
+	if opts.CRDTBind != "" {
+		lo.CRDT.Bind = opts.CRDTBind
+	}
+	if opts.CRDTPeers != nil {
+		lo.CRDT.Peers = opts.CRDTPeers
+	}
+	return lo
 }
 
 func openLog(output string) (io.Writer, io.Closer, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,7 +25,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	cfgPath := fs.String("config", "fixtures/gateway.yaml", "config file (YAML)")
 	server := fs.String("server", "", "server engine: nethttp | fasthttp (overrides engines.server)")
 	router := fs.String("router", "", "router engine: trie | regex | mux (overrides engines.router)")
-	limiter := fs.String("limiter", "", "limiter engine: local (overrides engines.limiter)")
+	limiter := fs.String("limiter", "", "limiter engine: local | redis | crdt (overrides engines.limiter)")
+	redisURL := fs.String("redis", "", "redis limiter: go-redis URL, e.g. redis://127.0.0.1:6379/0 (overrides limiter.redis.url)")
+	crdtNode := fs.String("node", "", "crdt limiter: this node's unique name (overrides limiter.crdt.node)")
+	crdtBind := fs.String("bind", "", "crdt limiter: memberlist bind address host:port (overrides limiter.crdt.bind)")
+	crdtPeers := fs.String("peers", "", "crdt limiter: comma-separated seed peers host:port (overrides limiter.crdt.peers)")
 	listen := fs.String("listen", "", "traffic address (overrides listen.traffic, default 127.0.0.1:8080)")
 	admin := fs.String("admin", "", "admin/metrics address (overrides listen.admin, default 127.0.0.1:9090)")
 	withPprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
@@ -37,7 +42,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err)
 		return exitCode(1)
 	}
-	n, err := node.Start(cfg, node.Options{Server: *server, Router: *router, Limiter: *limiter, Listen: *listen, Admin: *admin, Pprof: *withPprof})
+	var peers []string
+	if *crdtPeers != "" {
+		peers = strings.Split(*crdtPeers, ",")
+	}
+	n, err := node.Start(cfg, node.Options{Server: *server, Router: *router, Limiter: *limiter, Listen: *listen, Admin: *admin, Pprof: *withPprof,
+		RedisURL: *redisURL, CRDTNode: *crdtNode, CRDTBind: *crdtBind, CRDTPeers: peers})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ type Config struct {
 	AccessLog AccessLog `yaml:"access_log"`
 	Auth      Auth      `yaml:"auth"`
 	RateLimit RateLimit `yaml:"rate_limits"`
+	Limiter   Limiter   `yaml:"limiter"`
 	Backends  []Backend `yaml:"backends"`
 	Routes    []Route   `yaml:"routes"`
 
@@ -55,6 +56,30 @@ type Engines struct {
 	Server  string `yaml:"server"`  // nethttp | fasthttp (default nethttp)
 	Router  string `yaml:"router"`  // trie | regex | mux (default trie)
 	Limiter string `yaml:"limiter"` // local (default)
+}
+
+// Limiter holds the options of the limiter engines; only the section of the
+// engine in use matters. Command-line flags override them.
+type Limiter struct {
+	Redis RedisLimiter `yaml:"redis"`
+	CRDT  CRDTLimiter  `yaml:"crdt"`
+}
+
+// RedisLimiter configures the redis limiter engine.
+type RedisLimiter struct {
+	URL            string `yaml:"url"`              // any go-redis URL (single, cluster, sentinel)
+	PoolSize       int    `yaml:"pool_size"`        // 0: engine default
+	OverLimitCache bool   `yaml:"over_limit_cache"` // answer known-limited keys locally until their retry time
+}
+
+// CRDTLimiter configures the crdt limiter engine.
+type CRDTLimiter struct {
+	Node          string        `yaml:"node"`           // unique node name (default: gateway.instance)
+	Bind          string        `yaml:"bind"`           // memberlist address host:port
+	Peers         []string      `yaml:"peers"`          // seed peers host:port
+	SyncInterval  time.Duration `yaml:"sync_interval"`  // default 25ms
+	ExpectedNodes int           `yaml:"expected_nodes"` // cluster size N for the partition policy (0: largest seen)
+	PartitionMode string        `yaml:"partition_mode"` // scale (default) | open | closed
 }
 
 // Gateway holds node identity.
@@ -163,12 +188,15 @@ type Route struct {
 	RequiredScopes    []string `yaml:"required_scopes"`
 	RateLimitTier     string   `yaml:"rate_limit_tier"`      // empty: not limited
 	RateLimitFailMode string   `yaml:"rate_limit_fail_mode"` // open (default) | closed
-	TimeoutMS         int      `yaml:"timeout_ms"`           // default 10000
-	MaxBodyBytes      int64    `yaml:"max_body_bytes"`       // default limits.max_body_bytes
-	Priority          string   `yaml:"priority"`             // P0..P3 (default P2)
-	CORS              *CORS    `yaml:"cors"`
-	Deprecated        bool     `yaml:"deprecated"`
-	Sunset            string   `yaml:"sunset"` // YYYY-MM-DD; sent as the Sunset header when deprecated
+	// RateLimitDeadlineMS bounds the limiter's decision (default 5): a
+	// decision that takes longer is "no decision" and the fail mode answers.
+	RateLimitDeadlineMS int    `yaml:"rate_limit_deadline_ms"`
+	TimeoutMS           int    `yaml:"timeout_ms"`     // default 10000
+	MaxBodyBytes        int64  `yaml:"max_body_bytes"` // default limits.max_body_bytes
+	Priority            string `yaml:"priority"`       // P0..P3 (default P2)
+	CORS                *CORS  `yaml:"cors"`
+	Deprecated          bool   `yaml:"deprecated"`
+	Sunset              string `yaml:"sunset"` // YYYY-MM-DD; sent as the Sunset header when deprecated
 }
 
 // CORS is a route's cross-origin policy.

@@ -32,14 +32,15 @@ const (
 // Defaults of per-entry settings (routes, tiers, backends), which Default()
 // cannot show because it has no entries. ApplyDefaults fills them.
 const (
-	DefaultRouteAuth         = AuthJWT
-	DefaultRouteFailMode     = FailOpen
-	DefaultRouteTimeoutMS    = 10000 // 10s
-	DefaultRoutePriority     = "P2"
-	DefaultTierAlgorithm     = AlgorithmSlidingWindow
-	DefaultInstanceWeight    = 1
-	DefaultHealthCheckPath   = "/healthz"
-	DefaultHealthCheckPeriod = 10 * time.Second
+	DefaultRouteAuth           = AuthJWT
+	DefaultRouteFailMode       = FailOpen
+	DefaultRouteTimeoutMS      = 10000 // 10s
+	DefaultRateLimitDeadlineMS = 5     // the design chapter's "> 5ms: fail open"
+	DefaultRoutePriority       = "P2"
+	DefaultTierAlgorithm       = AlgorithmSlidingWindow
+	DefaultInstanceWeight      = 1
+	DefaultHealthCheckPath     = "/healthz"
+	DefaultHealthCheckPeriod   = 10 * time.Second
 )
 
 // Default returns the configuration used for every setting a file leaves
@@ -191,6 +192,7 @@ func (c *Config) ApplyDefaults() {
 		setStr(&r.Auth, DefaultRouteAuth)
 		setStr(&r.RateLimitFailMode, DefaultRouteFailMode)
 		setNum(&r.TimeoutMS, DefaultRouteTimeoutMS)
+		setNum(&r.RateLimitDeadlineMS, DefaultRateLimitDeadlineMS)
 		setNum(&r.MaxBodyBytes, c.Limits.MaxBodyBytes)
 		setStr(&r.Priority, DefaultRoutePriority)
 	}

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	v.backends()
 	v.routes()
 	v.auth()
+	v.limiter()
 	if c.src != nil {
 		v.probs.sortByPosition(c.src.file)
 	}
@@ -102,6 +103,42 @@ func (v *validator) top() {
 	}
 	if a.SuccessSample != nil && (*a.SuccessSample < 0 || *a.SuccessSample > 1) {
 		v.add("access_log.success_sample", "%v: must be between 0 and 1", *a.SuccessSample)
+	}
+}
+
+// limiter checks the section of the engine in use (engines.limiter).
+func (v *validator) limiter() {
+	l := &v.c.Limiter
+	switch v.c.Engines.Limiter {
+	case "redis":
+		if l.Redis.URL == "" {
+			v.add("limiter.redis.url", "is required with engines.limiter redis (or pass -redis URL)")
+		} else if u, err := url.Parse(l.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			v.add("limiter.redis.url", "%q: want redis://host:port[/db], rediss://... or unix://...", l.Redis.URL)
+		}
+		if l.Redis.PoolSize < 0 {
+			v.add("limiter.redis.pool_size", "must not be negative")
+		}
+	case "crdt":
+		if l.CRDT.Bind != "" {
+			v.listenAddr("limiter.crdt.bind", l.CRDT.Bind)
+		}
+		for i, p := range l.CRDT.Peers {
+			if _, _, err := net.SplitHostPort(p); err != nil {
+				v.add(fmt.Sprintf("limiter.crdt.peers[%d]", i), "%q: want host:port", p)
+			}
+		}
+		if l.CRDT.SyncInterval < 0 {
+			v.add("limiter.crdt.sync_interval", "must not be negative")
+		}
+		if l.CRDT.ExpectedNodes < 0 {
+			v.add("limiter.crdt.expected_nodes", "must not be negative")
+		}
+		switch l.CRDT.PartitionMode {
+		case "", "scale", "open", "closed":
+		default:
+			v.add("limiter.crdt.partition_mode", "%q: want scale, open or closed", l.CRDT.PartitionMode)
+		}
 	}
 }
 
@@ -330,6 +367,10 @@ func (v *validator) routes() {
 		case FailOpen, FailClosed:
 		default:
 			v.add(p+".rate_limit_fail_mode", "%q: want open or closed", r.RateLimitFailMode)
+		}
+
+		if r.RateLimitDeadlineMS < 0 {
+			v.add(p+".rate_limit_deadline_ms", "must be > 0 (or left out for the default %dms)", DefaultRateLimitDeadlineMS)
 		}
 
 		// sizes, timeouts, priority

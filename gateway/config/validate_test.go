@@ -187,6 +187,14 @@ func TestValidateRules(t *testing.T) {
 		{"pattern non-ASCII", func(c *Config) { c.Routes[5].Pattern = "/café" }, []want{{"routes[5].pattern", "ASCII"}}},
 		{"pattern space", func(c *Config) { c.Routes[5].Pattern = "/a b" }, []want{{"routes[5].pattern", "whitespace"}}},
 		{"pattern tab", func(c *Config) { c.Routes[5].Pattern = "/a\t" }, []want{{"routes[5].pattern", "whitespace"}}},
+		// limiter deadline and engine sections
+		{"rate limit deadline negative", func(c *Config) { c.Routes[0].RateLimitDeadlineMS = -1 }, []want{{"routes[0].rate_limit_deadline_ms", "must be > 0"}}},
+		{"redis engine without url", func(c *Config) { c.Engines.Limiter = "redis" }, []want{{"limiter.redis.url", "required"}}},
+		{"redis url bad scheme", func(c *Config) { c.Engines.Limiter = "redis"; c.Limiter.Redis.URL = "http://x:6379" }, []want{{"limiter.redis.url", "want redis://"}}},
+		{"redis url ok", func(c *Config) { c.Engines.Limiter = "redis"; c.Limiter.Redis.URL = "redis://127.0.0.1:6379/0" }, nil},
+		{"redis section ignored for local", func(c *Config) { c.Limiter.Redis.URL = "http://not-checked" }, nil},
+		{"crdt bad peer", func(c *Config) { c.Engines.Limiter = "crdt"; c.Limiter.CRDT.Peers = []string{"nohost"} }, []want{{"limiter.crdt.peers[0]", "host:port"}}},
+		{"crdt bad partition mode", func(c *Config) { c.Engines.Limiter = "crdt"; c.Limiter.CRDT.PartitionMode = "panic" }, []want{{"limiter.crdt.partition_mode", "scale, open or closed"}}},
 
 		// routes: methods, backend, strip_prefix
 		{"lower-case method", func(c *Config) { c.Routes[0].Methods = []string{"GET", "post"} }, []want{{"routes[0].methods[1]", "case-sensitive"}}},

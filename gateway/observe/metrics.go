@@ -151,6 +151,9 @@ type Metrics struct {
 	overhead   *prometheus.HistogramVec
 	rejections *prometheus.CounterVec
 	rlDecision *prometheus.CounterVec
+	rlLatency  *prometheus.HistogramVec
+	// limiterEngine labels the rate-limit series; set by SetEngines.
+	limiterEngine string
 
 	configVersion prometheus.Gauge
 	configReloads *prometheus.CounterVec
@@ -200,8 +203,13 @@ func NewMetrics() *Metrics {
 	}, []string{"route", "reason"})
 	m.rlDecision = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatelab_ratelimit_decisions_total",
-		Help: "Rate-limit checks by tier and result (allowed, limited, no_decision).",
-	}, []string{"tier", "result"})
+		Help: "Rate-limit checks by limiter engine, tier and result (allowed, limited, no_decision).",
+	}, []string{"engine", "tier", "result"})
+	m.rlLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_ratelimit_decision_seconds",
+		Help:    "Time the limiter engine took for one decision (including failed ones).",
+		Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+	}, []string{"engine"})
 	m.configVersion = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "gatelab_config_version",
 		Help: "Version of the config snapshot currently serving traffic.",
@@ -230,7 +238,7 @@ func NewMetrics() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.upstream, m.overhead, m.rejections, m.rlDecision,
+		m.requests, m.duration, m.upstream, m.overhead, m.rejections, m.rlDecision, m.rlLatency,
 		m.configVersion, m.configReloads, m.engineInfo,
 		m.logDropped, m.logWritten, m.inFlight,
 	)
@@ -260,6 +268,9 @@ func (m *Metrics) Handler() http.Handler { return m.handler }
 func (m *Metrics) SetEngines(server, router, limiter string) {
 	m.engineInfo.Reset()
 	m.engineInfo.WithLabelValues(server, router, limiter).Set(1)
+	m.mu.Lock()
+	m.limiterEngine = limiter
+	m.mu.Unlock()
 }
 
 // SetConfigVersion records the version of the snapshot now serving traffic.
@@ -311,8 +322,9 @@ func (m *Metrics) ForTier(name string) *TierMetrics {
 	if t == nil {
 		t = &TierMetrics{}
 		for i := range t.c {
-			t.c[i] = m.rlDecision.WithLabelValues(name, limitResultNames[i])
+			t.c[i] = m.rlDecision.WithLabelValues(m.engineLabel(), name, limitResultNames[i])
 		}
+		t.lat = m.rlLatency.WithLabelValues(m.engineLabel())
 		m.tiers[name] = t
 	}
 	return t
@@ -453,7 +465,24 @@ func (r *RouteMetrics) resolveReject(reason Reason) *counterRef {
 // TierMetrics holds one rate-limit tier's decision counters. A nil
 // *TierMetrics is valid: Record does nothing.
 type TierMetrics struct {
-	c [limitResultCount]prometheus.Counter
+	c   [limitResultCount]prometheus.Counter
+	lat prometheus.Observer
+}
+
+// engineLabel is the limiter engine name for labels; m.mu must be held.
+func (m *Metrics) engineLabel() string {
+	if m.limiterEngine == "" {
+		return "unknown"
+	}
+	return m.limiterEngine
+}
+
+// ObserveLatency records how long one limiter call took. Allocation-free.
+func (t *TierMetrics) ObserveLatency(d time.Duration) {
+	if t == nil || t.lat == nil {
+		return
+	}
+	t.lat.Observe(d.Seconds())
 }
 
 // Record counts one rate-limit check. Allocation-free.

@@ -175,6 +175,7 @@ func TestReasonNames(t *testing.T) {
 
 func TestTierAndGauges(t *testing.T) {
 	m := NewMetrics()
+	m.SetEngines("nethttp", "trie", "redis")
 	free := m.ForTier("free")
 	if m.ForTier("free") != free {
 		t.Fatal("ForTier did not return the cached handle")
@@ -187,9 +188,14 @@ func TestTierAndGauges(t *testing.T) {
 		t.Errorf("tier series = %d, want 3 (eager)", n)
 	}
 	for result, want := range map[string]float64{"allowed": 2, "limited": 1, "no_decision": 1} {
-		if got := toFloat64(t, m.rlDecision.WithLabelValues("free", result)); got != want {
+		if got := toFloat64(t, m.rlDecision.WithLabelValues("redis", "free", result)); got != want {
 			t.Errorf("decisions{free,%s} = %v, want %v", result, got, want)
 		}
+	}
+
+	free.ObserveLatency(3 * time.Millisecond)
+	if n := collectAndCount(t, m.rlLatency); n != 1 {
+		t.Errorf("latency series = %d, want 1 (engine redis)", n)
 	}
 
 	m.SetConfigVersion(7)

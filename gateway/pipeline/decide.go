@@ -244,7 +244,11 @@ func (g *Gateway) limit(ctx context.Context, d *Decision, req *Request, r *Route
 		key = append(key, req.ClientIP...)
 	}
 	d.keyBuf = key
-	dec, err := g.limiter.Allow(ctx, bytesView(key), t.Policy)
+	p := t.Policy
+	p.Deadline = r.LimitDeadline
+	began := g.now()
+	dec, err := g.limiter.Allow(ctx, bytesView(key), p)
+	t.Metrics.ObserveLatency(g.now().Sub(began))
 	if err != nil {
 		t.Metrics.Record(observe.LimitNoDecision)
 		if r.FailClosed {

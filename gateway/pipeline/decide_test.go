@@ -54,10 +54,12 @@ func (m mapRouter) Match(meth Method, path string) Match {
 type scriptedLimiter struct {
 	fn   func(key string, p Policy) (LimitDecision, error)
 	keys []string
+	last Policy
 }
 
 func (s *scriptedLimiter) Allow(_ context.Context, key string, p Policy) (LimitDecision, error) {
 	s.keys = append(s.keys, strings.Clone(key))
+	s.last = p
 	return s.fn(key, p)
 }
 
@@ -83,7 +85,7 @@ backends:
     instances: [{url: "http://127.0.0.1:9"}]
 routes:
   - {id: users, pattern: /api/v2/users/*, methods: [GET, POST], backend: svc, strip_prefix: /api/v2, rate_limit_tier: standard}
-  - {id: pay, pattern: /api/v2/pay/*, methods: [POST], backend: svc, rate_limit_tier: standard, rate_limit_fail_mode: closed}
+  - {id: pay, pattern: /api/v2/pay/*, methods: [POST], backend: svc, rate_limit_tier: standard, rate_limit_fail_mode: closed, rate_limit_deadline_ms: 20}
   - {id: admin, pattern: /api/v2/admin/*, backend: svc, required_scopes: [admin]}
   - {id: partner, pattern: /api/v2/products/*, methods: [GET], backend: svc, auth: api_key, rate_limit_tier: standard}
   - {id: health, pattern: /api/v2/health, methods: [GET], backend: self, auth: none, rate_limit_tier: ip}
@@ -248,6 +250,9 @@ func TestDecideLimiterFailModes(t *testing.T) {
 	if d.Status != 0 || !d.NoDecision {
 		t.Errorf("fail open: status %d NoDecision %v", d.Status, d.NoDecision)
 	}
+	if f.lim.last.Deadline != 5*time.Millisecond {
+		t.Errorf("default limiter deadline %v, want 5ms", f.lim.last.Deadline)
+	}
 	for _, h := range hs {
 		if strings.Contains(h.Key, "RateLimit") {
 			t.Errorf("fail open sent %s", h.Key)
@@ -256,6 +261,9 @@ func TestDecideLimiterFailModes(t *testing.T) {
 	f.g.Release(d)
 	// fail_closed: 503 with Retry-After, never forwarded.
 	d, hs = f.decide(Request{RawPath: "/api/v2/pay/x", Method: MethodPost, MethodText: "POST", Authorization: bearer})
+	if f.lim.last.Deadline != 20*time.Millisecond {
+		t.Errorf("route limiter deadline %v, want 20ms", f.lim.last.Deadline)
+	}
 	if d.Status != 503 || d.Code != CodeRateLimitDown || d.Target != nil || header(hs, "Retry-After") == "" {
 		t.Errorf("fail closed: status %d code %s target %v Retry-After %q", d.Status, d.Code, d.Target, header(hs, "Retry-After"))
 	}

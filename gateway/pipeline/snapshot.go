@@ -53,6 +53,7 @@ type Route struct {
 	RequiredScopes []string
 	Tier           *Tier
 	FailClosed     bool
+	LimitDeadline  time.Duration // how long the limiter may take
 	Timeout        time.Duration
 	MaxBodyBytes   int64
 	StripPrefix    string
@@ -284,11 +285,15 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 		RequiredScopes: rc.RequiredScopes,
 		FailClosed:     rc.RateLimitFailMode == "closed",
 		Timeout:        time.Duration(rc.TimeoutMS) * time.Millisecond,
+		LimitDeadline:  time.Duration(rc.RateLimitDeadlineMS) * time.Millisecond,
 		MaxBodyBytes:   rc.MaxBodyBytes,
 		StripPrefix:    rc.StripPrefix,
 	}
 	if r.Timeout <= 0 {
 		r.Timeout = 10 * time.Second
+	}
+	if r.LimitDeadline <= 0 {
+		r.LimitDeadline = 5 * time.Millisecond
 	}
 	if r.MaxBodyBytes <= 0 {
 		r.MaxBodyBytes = cfg.Limits.MaxBodyBytes
