@@ -5,6 +5,7 @@ package all
 
 import (
 	_ "github.com/gatelab/gatelab/engines/limiter/local"
+	_ "github.com/gatelab/gatelab/engines/limiter/redis"
 	_ "github.com/gatelab/gatelab/engines/router/mux"
 	_ "github.com/gatelab/gatelab/engines/router/regex"
 	_ "github.com/gatelab/gatelab/engines/router/trie"

@@ -1,0 +1,27 @@
+//go:build unix
+
+package redistest
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// lockMachine takes a lock shared by every process on this machine (test
+// binaries of several packages run at once), so that one of them builds the
+// local image and the others then find it.
+func lockMachine(name string) (unlock func()) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), name), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return func() {}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}

@@ -1,0 +1,182 @@
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ProcessAvailable returns the redis-server binary the local-process strategy
+// would run, or why there is none.
+func ProcessAvailable() (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("no redis-server on PATH: %w", err)
+	}
+	return bin, nil
+}
+
+func startProcess(t testing.TB, bin string) *Redis {
+	t.Helper()
+	p := &proc{bin: bin, dir: t.TempDir(), out: &ringLog{max: 200}}
+	var err error
+	// A port picked as free can be taken before redis-server binds it: retry
+	// with another one.
+	for range 5 {
+		if p.port, err = freePort(); err != nil {
+			break
+		}
+		if err = p.start(); err == nil || !strings.Contains(err.Error(), "in use") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("redistest: starting %s: %v\n%s", bin, err, p.logs())
+	}
+	r := &Redis{t: t, kind: KindLocalProcess, port: p.port, b: p}
+	t.Cleanup(r.cleanup)
+	return r
+}
+
+// proc is the local-process backend.
+type proc struct {
+	bin, dir string
+	port     int
+	out      *ringLog
+
+	cmd  *exec.Cmd
+	done chan struct{} // closed once cmd has exited and its output is read
+}
+
+func (p *proc) start() error {
+	args := append([]string{"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
+		"--dir", p.dir, "--daemonize", "no", "--logfile", ""}, serverArgs...)
+	cmd := exec.Command(p.bin, args...)
+	setProcAttr(cmd)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return err
+	}
+	w.Close()
+	ready := make(chan struct{})
+	exited := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		// Output ends when the process (the only other holder of w) exits.
+		var once sync.Once
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			line := sc.Text()
+			p.out.add(line)
+			if strings.Contains(line, "Ready to accept connections") {
+				once.Do(func() { close(ready) })
+			}
+		}
+		r.Close()
+		close(exited)
+	}()
+	go func() {
+		<-exited
+		cmd.Wait()
+		close(done)
+	}()
+	p.cmd, p.done = cmd, done
+
+	timer := time.NewTimer(startTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+	case <-done:
+		if strings.Contains(p.out.String(), "Address already in use") {
+			return fmt.Errorf("port %d in use", p.port)
+		}
+		return fmt.Errorf("redis-server exited before it was ready: %v", cmd.ProcessState)
+	case <-timer.C:
+		p.kill()
+		return fmt.Errorf("redis-server not ready within %v", startTimeout)
+	}
+	return ping(net127(p.port), 5*time.Second)
+}
+
+func net127(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+func (p *proc) signal(s os.Signal) error {
+	if p.cmd == nil {
+		return errors.New("no process")
+	}
+	return p.cmd.Process.Signal(s)
+}
+
+func (p *proc) freeze() error { return p.signal(syscall.SIGSTOP) }
+func (p *proc) thaw() error   { return p.signal(syscall.SIGCONT) }
+
+func (p *proc) kill() error {
+	if p.cmd == nil {
+		return nil
+	}
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("redis-server pid %d did not exit after SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+func (p *proc) restart() error {
+	if err := p.kill(); err != nil {
+		return err
+	}
+	p.out.add("---- restart ----")
+	return p.start()
+}
+
+func (p *proc) close() error { return p.kill() }
+
+func (p *proc) logs() string { return p.out.String() }
+
+// ringLog keeps the last max lines of a server's output.
+type ringLog struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (l *ringLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == l.max {
+		copy(l.lines, l.lines[1:])
+		l.lines = l.lines[:l.max-1]
+	}
+	l.lines = append(l.lines, s)
+}
+
+func (l *ringLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
