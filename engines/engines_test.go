@@ -13,7 +13,7 @@ func TestRegistryHasEveryEngine(t *testing.T) {
 	want := map[engines.Kind][]string{
 		engines.KindServer:  {"fasthttp", "nethttp"},
 		engines.KindRouter:  {"mux", "regex", "trie"},
-		engines.KindLimiter: {"local", "redis"},
+		engines.KindLimiter: {"crdt", "local", "redis"},
 	}
 	for kind, names := range want {
 		got := strings.Join(engines.Names(kind), ",")

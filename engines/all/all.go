@@ -4,6 +4,7 @@
 package all
 
 import (
+	_ "github.com/gatelab/gatelab/engines/limiter/crdt"
 	_ "github.com/gatelab/gatelab/engines/limiter/local"
 	_ "github.com/gatelab/gatelab/engines/limiter/redis"
 	_ "github.com/gatelab/gatelab/engines/router/mux"

@@ -1,0 +1,275 @@
+package crdt
+
+import (
+	"math"
+	"time"
+
+	"github.com/gatelab/gatelab/gateway/pipeline"
+)
+
+// ring is how many window cells a sliding-window record keeps: windows
+// cur-2 .. cur+1 of the node's clock, each at position idx&(ring-1), which is
+// exactly the span of windows a merge is accepted for.
+const ring = 4
+
+// noWindow marks a cell that holds no window yet; every real index is newer.
+const noWindow = math.MinInt64
+
+// cell is the replicated state of one (key, window): a G-counter with one
+// slot per node, kept as this node's slot (mine), the sum of the other nodes'
+// slots (others, whose per-node values live in record.remote), and a
+// max-register (base).
+//
+// Sliding window: idx is the fixed window's index (start/Window), slots count
+// admissions, and base is a count carried over by a config reload (zero
+// otherwise). The window's merged total is base + mine + others.
+//
+// GCRA (cell 0 only): idx is the epoch, slots accumulate consumed emission
+// time in nanoseconds, and base is the register B with TAT = B + mine + others.
+type cell struct {
+	idx    int64
+	base   int64
+	mine   int64
+	others int64
+}
+
+func (c *cell) total() int64 { return satAdd(satAdd(c.base, c.mine), c.others) }
+
+// record is one key's replicated state. Times are Unix nanoseconds.
+type record struct {
+	key    string // owned copy
+	w      int64  // Policy.Window
+	unit   int64  // SlidingWindow: w; GCRA: the emission interval w/Limit of the configured limit
+	win    int64  // SlidingWindow: the window decisions are taken in (never moves back)
+	idleAt int64  // after this instant the record holds nothing a decision needs
+	cells  [ring]cell
+	// remote holds the other nodes' slot values: remote[(peer-1)*ring+pos]
+	// for peer ids 1.. (0 is this node, whose value is cells[pos].mine).
+	remote []int64
+	algo   pipeline.LimitAlgorithm
+	live   bool
+	dirty  uint8 // cells (bit pos) whose mine or base changed since the last sync
+	queued bool  // the record is in its shard's dirty list
+}
+
+// sameShape reports whether the record counts in the given algorithm and units.
+func (r *record) sameShape(algo pipeline.LimitAlgorithm, w, unit int64) bool {
+	return r.algo == algo && r.w == w && r.unit == unit
+}
+
+// resetCell empties cell pos and sets it to window (or epoch) idx.
+func (r *record) resetCell(pos int, idx int64) {
+	r.cells[pos] = cell{idx: idx}
+	for j := pos; j < len(r.remote); j += ring {
+		r.remote[j] = 0
+	}
+}
+
+// resetAll empties every cell.
+func (r *record) resetAll() {
+	for i := range r.cells {
+		r.cells[i] = cell{idx: noWindow}
+	}
+	clear(r.remote)
+}
+
+// windowTotal is the merged count of sliding window idx (0 if not held).
+func (r *record) windowTotal(idx int64) int64 {
+	if c := &r.cells[idx&(ring-1)]; c.idx == idx {
+		return c.total()
+	}
+	return 0
+}
+
+// slidingWindow decides one request with the sliding-window counter over the
+// merged totals, with exactly the local engine's formulas. It returns the
+// decision and the cell bits it changed.
+func (r *record) slidingWindow(now, limit, w int64) (pipeline.LimitDecision, uint8) {
+	n := now
+	idx := floorDiv(n, w)
+	if idx < r.win { // the clock stepped back behind the current window
+		idx = r.win
+		n = idx * w
+	} else {
+		r.win = idx
+	}
+	pos := int(idx & (ring - 1))
+	c := &r.cells[pos]
+	if c.idx != idx {
+		r.resetCell(pos, idx)
+	}
+	start := idx * w
+	r.idleAt = max(r.idleAt, n+2*w)
+	prev, cur := r.windowTotal(idx-1), c.total()
+
+	// effective*w = prev*(w-elapsed) + cur*w, compared with limit*w.
+	weighted := mul(uint64(prev), uint64(w-(n-start))).add(mul(uint64(cur), uint64(w)))
+	capacity := mul(uint64(limit), uint64(w))
+	if weighted.less(capacity) {
+		c.mine = satAdd(c.mine, 1)
+		remaining := int64(capacity.sub(weighted).divCeil(uint64(w))) - 1
+		return pipeline.LimitDecision{
+			Allowed:   true,
+			Limit:     limit,
+			Remaining: remaining,
+			Reset:     time.Unix(0, start+w),
+		}, 1 << pos
+	}
+
+	var at int64
+	if cur < limit {
+		// prev > 0 here, otherwise weighted = cur*w < capacity.
+		q := mul(uint64(limit-cur), uint64(w)).divCeil(uint64(prev))
+		at = start + w - int64(q) + 1
+	} else {
+		q := mul(uint64(limit), uint64(w)).divCeil(uint64(cur))
+		at = start + 2*w - int64(q) + 1
+	}
+	return pipeline.LimitDecision{
+		Limit:      limit,
+		Reset:      time.Unix(0, at),
+		RetryAfter: time.Duration(at - now),
+	}, 0
+}
+
+// gcra decides one request with the generic cell rate algorithm over the
+// merged state: TAT = B + consumed, where consumed is the G-counter of
+// emission time. t is the emission interval of the limit enforced now.
+func (r *record) gcra(now, limit, t, w int64) (pipeline.LimitDecision, uint8) {
+	c := &r.cells[0]
+	consumed := satAdd(c.mine, c.others)
+	tau := (limit - 1) * t
+	tat := c.base + consumed
+	if tat < now {
+		tat = now
+	}
+	if tat-now <= tau {
+		// B only grows: B + consumed < now makes now - consumed > B.
+		c.base = tat - consumed
+		c.mine = satAdd(c.mine, t)
+		tat += t
+		r.idleAt = max(r.idleAt, now+2*w, tat)
+		return pipeline.LimitDecision{
+			Allowed:   true,
+			Limit:     limit,
+			Remaining: (limit*t - (tat - now)) / t,
+			Reset:     time.Unix(0, tat),
+		}, 1
+	}
+	r.idleAt = max(r.idleAt, now+2*w, tat)
+	at := tat - tau
+	return pipeline.LimitDecision{
+		Limit:      limit,
+		Reset:      time.Unix(0, at),
+		RetryAfter: time.Duration(at - now),
+	}, 0
+}
+
+// slidingCount is ceil(effective) of a sliding-window record at now.
+func (r *record) slidingCount(now int64) int64 {
+	w := r.w
+	idx := floorDiv(now, w)
+	if idx < r.win {
+		idx = r.win
+		now = idx * w
+	}
+	prev, cur := r.windowTotal(idx-1), r.windowTotal(idx)
+	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).add(mul(uint64(cur), uint64(w)))
+	return int64(weighted.divCeil(uint64(w)))
+}
+
+// carry re-expresses the count the record holds at now in another algorithm or
+// unit, as the local engine does on a config reload, so a reload never grants
+// a fresh allowance. The carried amount goes into a base register (a
+// max-register, so every node carrying the same merged view agrees) of a fresh
+// cell; the old slots are dropped. It returns the cell bits it changed.
+func (r *record) carry(now int64, algo pipeline.LimitAlgorithm, w, unit int64) uint8 {
+	if r.algo == pipeline.GCRA && algo == pipeline.GCRA {
+		c := &r.cells[0]
+		tat := c.base + satAdd(c.mine, c.others)
+		if debt := tat - now; debt > 0 {
+			tat = now + mulDivSat(uint64(debt), uint64(unit), uint64(r.unit))
+		}
+		epoch := max(c.idx+1, floorDiv(now, w))
+		r.resetAll()
+		r.algo, r.w, r.unit = algo, w, unit
+		r.cells[0] = cell{idx: epoch, base: tat}
+		return 1
+	}
+	var count int64
+	if r.algo == pipeline.GCRA {
+		c := &r.cells[0]
+		if debt := c.base + satAdd(c.mine, c.others) - now; debt > 0 {
+			count = int64(u128{lo: uint64(debt)}.divCeil(uint64(r.unit)))
+		}
+	} else {
+		count = r.slidingCount(now)
+	}
+	r.resetAll()
+	r.algo, r.w, r.unit = algo, w, unit
+	if algo == pipeline.SlidingWindow {
+		r.win = floorDiv(now, w)
+		pos := int(r.win & (ring - 1))
+		r.cells[pos] = cell{idx: r.win, base: count}
+		return 1 << pos
+	}
+	var tat int64
+	if count > 0 {
+		tat = now + mulDivSat(uint64(count), uint64(unit), 1)
+	}
+	r.cells[0] = cell{idx: floorDiv(now, w), base: tat}
+	return 1
+}
+
+// init sets up a fresh record for key (already copied).
+func (r *record) init(key string, algo pipeline.LimitAlgorithm, w, unit, now int64) {
+	remote := r.remote[:0] // reuse a released slot's slice
+	*r = record{key: key, algo: algo, w: w, unit: unit, live: true, remote: remote}
+	r.resetAll()
+	if algo == pipeline.SlidingWindow {
+		r.win = floorDiv(now, w)
+		r.idleAt = now + 2*w
+	} else {
+		r.cells[0].idx = floorDiv(now, w)
+		r.idleAt = now + 2*w
+	}
+}
+
+// setSlot merges value v into peer's slot of cell pos (peer 0 is this node:
+// a value for our own slot that is higher than ours is adopted, which is how a
+// restarted node recovers what it had counted).
+func (r *record) setSlot(peer, pos int, v int64) {
+	c := &r.cells[pos]
+	if peer == 0 {
+		c.mine = max(c.mine, v)
+		return
+	}
+	j := (peer-1)*ring + pos
+	if j >= len(r.remote) {
+		n := peer * ring
+		if n <= cap(r.remote) {
+			had := len(r.remote)
+			r.remote = r.remote[:n]
+			clear(r.remote[had:])
+		} else {
+			grown := make([]int64, n, max(n, 2*cap(r.remote)))
+			copy(grown, r.remote)
+			r.remote = grown
+		}
+	}
+	if old := r.remote[j]; v > old {
+		r.remote[j] = v
+		c.others = satAdd(c.others, v-old)
+	}
+}
+
+// slot returns peer's value in cell pos.
+func (r *record) slot(peer, pos int) int64 {
+	if peer == 0 {
+		return r.cells[pos].mine
+	}
+	if j := (peer-1)*ring + pos; j < len(r.remote) {
+		return r.remote[j]
+	}
+	return 0
+}
