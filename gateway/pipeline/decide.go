@@ -262,7 +262,9 @@ func (g *Gateway) limit(ctx context.Context, d *Decision, req *Request, r *Route
 	d.Limit, d.HasLimit = dec, true
 	if !dec.Allowed {
 		t.Metrics.Record(observe.LimitLimited)
-		d.RetryAfter = ceilSeconds(dec.RetryAfter)
+		// Never earlier than the reset the RateLimit header reports (t):
+		// body, Retry-After and t all name the same second.
+		d.RetryAfter = max(ceilSeconds(dec.RetryAfter), int(dec.Reset.Unix()-began.Unix()))
 		g.reject(d, 429, CodeRateLimited, observe.ReasonRateLimited)
 		return false
 	}

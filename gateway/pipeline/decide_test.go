@@ -268,17 +268,40 @@ func TestDecideLimiterFailModes(t *testing.T) {
 		t.Errorf("fail closed: status %d code %s target %v Retry-After %q", d.Status, d.Code, d.Target, header(hs, "Retry-After"))
 	}
 	f.g.Release(d)
-	// Limited: 429 with Retry-After rounded up to whole seconds.
+	// Limited: 429 with Retry-After in whole seconds, never earlier than the
+	// reset (30 s here, though the engine's own RetryAfter says 2.5 s).
 	f.lim.fn = func(_ string, p Policy) (LimitDecision, error) {
 		return LimitDecision{Allowed: false, Limit: p.Limit, Remaining: 0, Reset: time.Now().Add(30 * time.Second), RetryAfter: 2500 * time.Millisecond}, nil
 	}
 	d, hs = f.decide(Request{RawPath: "/api/v2/users/me", Authorization: bearer})
-	if d.Status != 429 || header(hs, "Retry-After") != "3" || !strings.Contains(string(d.Body()), `"retry_after":3`) {
+	ra := header(hs, "Retry-After")
+	if d.Status != 429 || (ra != "30" && ra != "31") || !strings.Contains(string(d.Body()), `"retry_after":`+ra) {
 		t.Errorf("limited: %d Retry-After %q body %s", d.Status, header(hs, "Retry-After"), d.Body())
 	}
 	if rl := header(hs, "RateLimit"); !strings.HasPrefix(rl, `"standard";r=0;t=`) {
 		t.Errorf("RateLimit %q", rl)
 	}
+	f.g.Release(d)
+	// Reset later than RetryAfter: Retry-After follows t, never earlier.
+	f.lim.fn = func(_ string, p Policy) (LimitDecision, error) {
+		return LimitDecision{Allowed: false, Limit: p.Limit, Reset: time.Now().Add(40 * time.Second), RetryAfter: 2 * time.Second}, nil
+	}
+	d, hs = f.decide(Request{RawPath: "/api/v2/users/me", Authorization: bearer})
+	if ra := header(hs, "Retry-After"); ra != "40" && ra != "41" { // whole seconds of two clock reads
+		t.Errorf("Retry-After %q, want 40", ra)
+	}
+	f.g.Release(d)
+	// A rejection whose reset is sooner than RetryAfter (GCRA) keeps RetryAfter.
+	f.lim.fn = func(_ string, p Policy) (LimitDecision, error) {
+		return LimitDecision{Allowed: false, Limit: p.Limit, Reset: time.Now().Add(time.Second), RetryAfter: 7 * time.Second}, nil
+	}
+	d, hs = f.decide(Request{RawPath: "/api/v2/users/me", Authorization: bearer})
+	rl := header(hs, "RateLimit")
+	tval := rl[strings.LastIndex(rl, "t=")+2:]
+	if header(hs, "Retry-After") != "7" || tval != "7" {
+		t.Errorf("Retry-After %q, RateLimit %q: want both 7", header(hs, "Retry-After"), rl)
+	}
+	f.g.Release(d)
 	f.g.Release(d)
 }
 

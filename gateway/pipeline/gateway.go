@@ -194,6 +194,11 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 			if d.RetryAfter > int(secs) {
 				secs = int64(d.RetryAfter)
 			}
+			// On 429, Retry-After is never earlier than the RateLimit
+			// header's t (the draft's rule): both say the same second.
+			if d.Status == 429 && int(secs) > d.RetryAfter {
+				d.RetryAfter = int(secs)
+			}
 			start = len(b)
 			b = append(b, '"')
 			b = append(b, t.Name...)
