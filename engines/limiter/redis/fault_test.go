@@ -102,8 +102,10 @@ func TestFrozenRedis(t *testing.T) {
 	if lat[n-1] > deadline+margin {
 		t.Errorf("slowest no-decision took %v, want <= deadline %v + %v", lat[n-1], deadline, margin)
 	}
-	if got := errorCount(t, l, errTimeout); got < n {
-		t.Errorf("gatelab_ratelimit_redis_errors_total{kind=\"timeout\"} = %v, want >= %d", got, n)
+	// Each call is counted once: as a timeout, or as breaker_open when it
+	// started after the breaker had tripped (see breaker.go).
+	if got := errorCount(t, l, errTimeout) + errorCount(t, l, errBreaker); got < n {
+		t.Errorf("gatelab_ratelimit_redis_errors_total{kind=timeout|breaker_open} = %v, want >= %d", got, n)
 	}
 	// Still frozen: whatever the calls started has ended.
 	if g := waitGoroutines(baseline, 5*time.Second); g > baseline {
@@ -182,4 +184,33 @@ func TestClosed(t *testing.T) {
 	if !errors.Is(err, pipeline.ErrNoDecision) {
 		t.Errorf("Allow after Close: %v, want ErrNoDecision", err)
 	}
+}
+
+// TestBreakerFailsFast: once BreakerTrips decisions in a row have timed out
+// on a frozen Redis, further decisions fail at once without a round trip
+// (counted as breaker_open, not timeout), and a probe after BreakerOpen
+// brings decisions back once Redis answers.
+func TestBreakerFailsFast(t *testing.T) {
+	r := redistest.Start(t)
+	l := newTestLimiter(t, r.URL(), func(o *engines.LimiterOptions) { o.Registerer = prometheus.NewRegistry() })
+	p := pipeline.Policy{Name: "breaker", Limit: 1 << 40, Window: time.Hour, Deadline: 10 * time.Millisecond}
+	key := fmt.Sprintf("breaker/%d", time.Now().UnixNano())
+	mustAllow(t, l, key, p)
+
+	r.Freeze()
+	const n = 60
+	for range n {
+		if _, err := l.Allow(context.Background(), key, p); !errors.Is(err, pipeline.ErrNoDecision) {
+			t.Fatalf("frozen Redis: err = %v, want ErrNoDecision", err)
+		}
+	}
+	timeouts, fast := errorCount(t, l, errTimeout), errorCount(t, l, errBreaker)
+	t.Logf("%d sequential decisions on a frozen Redis: %v timed out, %v failed fast", n, timeouts, fast)
+	// The calls that fail fast take no time, so all of them fall inside one
+	// open period: only the tripping calls (and at most a probe) time out.
+	if timeouts > BreakerTrips+1 || timeouts+fast != n {
+		t.Errorf("timeouts %v, fail-fast %v: want at most %d timeouts and the rest failing fast", timeouts, fast, BreakerTrips+1)
+	}
+	r.Thaw()
+	t.Logf("after thaw: decisions again within %v", recoverDecisions(t, l, key, p).Round(time.Millisecond))
 }

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -11,15 +12,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
 // Error kinds of gatelab_ratelimit_redis_errors_total.
 const (
-	errTimeout    = "timeout"    // the deadline passed: dial, pool wait, read or write
-	errConnection = "connection" // refused, reset, closed
-	errScript     = "script"     // Redis answered with an error
-	errOther      = "other"      // anything else (a cancelled context, a malformed reply)
+	errTimeout    = "timeout"      // the deadline passed: dial, pool wait, read or write
+	errConnection = "connection"   // refused, reset, closed
+	errScript     = "script"       // Redis answered with an error
+	errOther      = "other"        // anything else (a cancelled context, a malformed reply)
+	errBreaker    = "breaker_open" // failed fast: Redis was unreachable moments ago (see breaker.go)
 )
+
+// errBreakerOpen is returned while the breaker is open.
+var errBreakerOpen = fmt.Errorf("%w: redis limiter: Redis unreachable, failing fast (breaker open)", pipeline.ErrNoDecision)
 
 // metrics are the engine's own series; a nil *metrics records nothing.
 type metrics struct {
@@ -55,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m := &metrics{errs: map[string]prometheus.Counter{}, roundTrip: rt, cacheHits: hits}
-	for _, k := range []string{errTimeout, errConnection, errScript, errOther} {
+	for _, k := range []string{errTimeout, errConnection, errScript, errOther, errBreaker} {
 		m.errs[k] = errs.WithLabelValues(k)
 	}
 	return m, nil

@@ -55,6 +55,7 @@ type Limiter struct {
 	client goredis.UniversalClient
 	script *goredis.Script
 	cache  *overLimitCache // nil: no over-limit cache
+	brk    breaker
 	m      *metrics
 	shape  string // "single", "cluster" or "sentinel"
 	// now, when set (tests only), is the clock of a script variant that takes
@@ -219,6 +220,10 @@ func (l *Limiter) Allow(ctx context.Context, key string, p pipeline.Policy) (pip
 			return d, nil
 		}
 	}
+	if !l.brk.allow(time.Now().UnixNano()) {
+		l.m.error(errBreaker)
+		return pipeline.LimitDecision{}, errBreakerOpen
+	}
 	w := int64(p.Window)
 	algo, unit := int64(0), w
 	if p.Algorithm == pipeline.GCRA {
@@ -244,13 +249,20 @@ func (l *Limiter) Allow(ctx context.Context, key string, p pipeline.Policy) (pip
 	}
 	if err != nil {
 		kind := classify(err)
-		if kind == errScript {
+		switch kind {
+		case errScript:
 			l.m.observe(time.Since(began))
+			l.brk.success() // Redis answered: it is reachable
+		case errTimeout, errConnection:
+			l.brk.failure(time.Now().UnixNano())
+		default:
+			l.brk.probing.Store(false) // e.g. the caller gave up: no verdict on Redis
 		}
 		l.m.error(kind)
 		return pipeline.LimitDecision{}, fmt.Errorf("%w: redis limiter: %w", pipeline.ErrNoDecision, err)
 	}
 	l.m.observe(time.Since(began))
+	l.brk.success()
 	now := res[2] * 1000
 	d := pipeline.LimitDecision{
 		Allowed:    res[0] == 1,
