@@ -103,11 +103,11 @@ func (r *record) slidingWindow(now, limit, w int64) (pipeline.LimitDecision, uin
 	prev, cur := r.windowTotal(idx-1), c.total()
 
 	// effective*w = prev*(w-elapsed) + cur*w, compared with limit*w.
-	weighted := mul(uint64(prev), uint64(w-(n-start))).add(mul(uint64(cur), uint64(w)))
+	weighted := mul(uint64(prev), uint64(w-(n-start))).Add(mul(uint64(cur), uint64(w)))
 	capacity := mul(uint64(limit), uint64(w))
-	if weighted.less(capacity) {
+	if weighted.Less(capacity) {
 		c.mine = satAdd(c.mine, 1)
-		remaining := int64(capacity.sub(weighted).divCeil(uint64(w))) - 1
+		remaining := int64(capacity.Sub(weighted).DivCeil(uint64(w))) - 1
 		return pipeline.LimitDecision{
 			Allowed:   true,
 			Limit:     limit,
@@ -119,10 +119,10 @@ func (r *record) slidingWindow(now, limit, w int64) (pipeline.LimitDecision, uin
 	var at int64
 	if cur < limit {
 		// prev > 0 here, otherwise weighted = cur*w < capacity.
-		q := mul(uint64(limit-cur), uint64(w)).divCeil(uint64(prev))
+		q := mul(uint64(limit-cur), uint64(w)).DivCeil(uint64(prev))
 		at = start + w - int64(q) + 1
 	} else {
-		q := mul(uint64(limit), uint64(w)).divCeil(uint64(cur))
+		q := mul(uint64(limit), uint64(w)).DivCeil(uint64(cur))
 		at = start + 2*w - int64(q) + 1
 	}
 	return pipeline.LimitDecision{
@@ -174,8 +174,8 @@ func (r *record) slidingCount(now int64) int64 {
 		now = idx * w
 	}
 	prev, cur := r.windowTotal(idx-1), r.windowTotal(idx)
-	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).add(mul(uint64(cur), uint64(w)))
-	return int64(weighted.divCeil(uint64(w)))
+	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).Add(mul(uint64(cur), uint64(w)))
+	return int64(weighted.DivCeil(uint64(w)))
 }
 
 // carry re-expresses the count the record holds at now in another algorithm or
@@ -200,7 +200,7 @@ func (r *record) carry(now int64, algo pipeline.LimitAlgorithm, w, unit int64) u
 	if r.algo == pipeline.GCRA {
 		c := &r.cells[0]
 		if debt := c.base + satAdd(c.mine, c.others) - now; debt > 0 {
-			count = int64(u128{lo: uint64(debt)}.divCeil(uint64(r.unit)))
+			count = int64(u128{Lo: uint64(debt)}.DivCeil(uint64(r.unit)))
 		}
 	} else {
 		count = r.slidingCount(now)

@@ -1,7 +1,8 @@
 package local
 
 import (
-	"math/bits"
+	"github.com/gatelab/gatelab/engines/limiter/internal/intmath"
+
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/pipeline"
@@ -48,12 +49,12 @@ func (e *entry) slidingWindow(now, limit, w int64) pipeline.LimitDecision {
 	prev, cur := e.prev, e.acc // cur: admissions in the current window
 
 	// effective*w = prev*(w-elapsed) + cur*w, compared with limit*w.
-	weighted := mul(uint64(prev), uint64(w-(n-start))).add(mul(uint64(cur), uint64(w)))
+	weighted := mul(uint64(prev), uint64(w-(n-start))).Add(mul(uint64(cur), uint64(w)))
 	capacity := mul(uint64(limit), uint64(w))
-	if weighted.less(capacity) {
+	if weighted.Less(capacity) {
 		e.acc = cur + 1
 		// Further admissions k at this instant satisfy weighted + k*w < capacity.
-		remaining := int64(capacity.sub(weighted).divCeil(uint64(w))) - 1
+		remaining := int64(capacity.Sub(weighted).DivCeil(uint64(w))) - 1
 		return pipeline.LimitDecision{
 			Allowed:   true,
 			Limit:     limit,
@@ -67,12 +68,12 @@ func (e *entry) slidingWindow(now, limit, w int64) pipeline.LimitDecision {
 	if cur < limit {
 		// In this window: prev*(w-t) < (limit-cur)*w, i.e. w-t <= ceil(x/prev)-1.
 		// prev > 0 here, otherwise weighted = cur*w < capacity.
-		q := mul(uint64(limit-cur), uint64(w)).divCeil(uint64(prev))
+		q := mul(uint64(limit-cur), uint64(w)).DivCeil(uint64(prev))
 		at = start + w - int64(q) + 1
 	} else {
 		// Only in the next window, where prev' = cur and cur' = 0:
 		// cur*(w-t) < limit*w.
-		q := mul(uint64(limit), uint64(w)).divCeil(uint64(cur))
+		q := mul(uint64(limit), uint64(w)).DivCeil(uint64(cur))
 		at = start + 2*w - int64(q) + 1
 	}
 	return pipeline.LimitDecision{
@@ -129,7 +130,7 @@ func (e *entry) carry(now int64, algo pipeline.LimitAlgorithm, unit int64) {
 	var count int64
 	if e.algo == pipeline.GCRA {
 		if debt := e.acc - now; debt > 0 {
-			count = int64(u128{lo: uint64(debt)}.divCeil(uint64(e.unit)))
+			count = int64(u128{Lo: uint64(debt)}.DivCeil(uint64(e.unit)))
 		}
 	} else {
 		count = e.slidingCount(now)
@@ -160,58 +161,13 @@ func (e *entry) slidingCount(now int64) int64 {
 		idx = e.win
 		now = idx * w
 	}
-	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).add(mul(uint64(cur), uint64(w)))
-	return int64(weighted.divCeil(uint64(w)))
+	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).Add(mul(uint64(cur), uint64(w)))
+	return int64(weighted.DivCeil(uint64(w)))
 }
 
-// floorDiv is floor(a/b) for b > 0.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
-}
+// Exact integer helpers shared with the crdt engine (internal/intmath).
+type u128 = intmath.U128
 
-// mulDivSat is a*b/c (c > 0), saturated at maxDebt.
-func mulDivSat(a, b, c uint64) int64 {
-	hi, lo := bits.Mul64(a, b)
-	if hi >= c {
-		return maxDebt
-	}
-	q, _ := bits.Div64(hi, lo, c)
-	return int64(min(q, maxDebt))
-}
-
-// u128 is an unsigned 128-bit integer, enough for count*nanoseconds products.
-type u128 struct{ hi, lo uint64 }
-
-func mul(a, b uint64) u128 {
-	hi, lo := bits.Mul64(a, b)
-	return u128{hi, lo}
-}
-
-func (x u128) add(y u128) u128 {
-	lo, c := bits.Add64(x.lo, y.lo, 0)
-	hi, _ := bits.Add64(x.hi, y.hi, c)
-	return u128{hi, lo}
-}
-
-func (x u128) sub(y u128) u128 {
-	lo, b := bits.Sub64(x.lo, y.lo, 0)
-	hi, _ := bits.Sub64(x.hi, y.hi, b)
-	return u128{hi, lo}
-}
-
-func (x u128) less(y u128) bool {
-	return x.hi < y.hi || (x.hi == y.hi && x.lo < y.lo)
-}
-
-// divCeil is ceil(x/d); the quotient must fit in 64 bits (x.hi < d).
-func (x u128) divCeil(d uint64) uint64 {
-	q, r := bits.Div64(x.hi, x.lo, d)
-	if r != 0 {
-		q++
-	}
-	return q
-}
+func floorDiv(a, b int64) int64      { return intmath.FloorDiv(a, b) }
+func mulDivSat(a, b, c uint64) int64 { return intmath.MulDivSat(a, b, c, maxDebt) }
+func mul(a, b uint64) u128           { return intmath.Mul(a, b) }
