@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -767,5 +766,4 @@ func TestReloadKeepsCounters(t *testing.T) {
 	if v := g.n.Gateway.Snapshot().Version; v != 2 {
 		t.Errorf("version after stale reload = %d", v)
 	}
-	_ = fmt.Sprint
 }

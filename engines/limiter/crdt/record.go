@@ -1,6 +1,8 @@
 package crdt
 
 import (
+	"github.com/gatelab/gatelab/engines/limiter/internal/intmath"
+
 	"math"
 	"time"
 
@@ -102,34 +104,12 @@ func (r *record) slidingWindow(now, limit, w int64) (pipeline.LimitDecision, uin
 	r.idleAt = max(r.idleAt, n+2*w)
 	prev, cur := r.windowTotal(idx-1), c.total()
 
-	// effective*w = prev*(w-elapsed) + cur*w, compared with limit*w.
-	weighted := mul(uint64(prev), uint64(w-(n-start))).Add(mul(uint64(cur), uint64(w)))
-	capacity := mul(uint64(limit), uint64(w))
-	if weighted.Less(capacity) {
-		c.mine = satAdd(c.mine, 1)
-		remaining := int64(capacity.Sub(weighted).DivCeil(uint64(w))) - 1
-		return pipeline.LimitDecision{
-			Allowed:   true,
-			Limit:     limit,
-			Remaining: remaining,
-			Reset:     time.Unix(0, start+w),
-		}, 1 << pos
+	d := intmath.Sliding(prev, cur, limit, w, start, n, now)
+	if !d.Allowed {
+		return d, 0
 	}
-
-	var at int64
-	if cur < limit {
-		// prev > 0 here, otherwise weighted = cur*w < capacity.
-		q := mul(uint64(limit-cur), uint64(w)).DivCeil(uint64(prev))
-		at = start + w - int64(q) + 1
-	} else {
-		q := mul(uint64(limit), uint64(w)).DivCeil(uint64(cur))
-		at = start + 2*w - int64(q) + 1
-	}
-	return pipeline.LimitDecision{
-		Limit:      limit,
-		Reset:      time.Unix(0, at),
-		RetryAfter: time.Duration(at - now),
-	}, 0
+	c.mine = satAdd(c.mine, 1)
+	return d, 1 << pos
 }
 
 // gcra decides one request with the generic cell rate algorithm over the

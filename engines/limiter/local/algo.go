@@ -48,39 +48,11 @@ func (e *entry) slidingWindow(now, limit, w int64) pipeline.LimitDecision {
 	e.idleAt = max(e.idleAt, n+2*w)
 	prev, cur := e.prev, e.acc // cur: admissions in the current window
 
-	// effective*w = prev*(w-elapsed) + cur*w, compared with limit*w.
-	weighted := mul(uint64(prev), uint64(w-(n-start))).Add(mul(uint64(cur), uint64(w)))
-	capacity := mul(uint64(limit), uint64(w))
-	if weighted.Less(capacity) {
+	d := intmath.Sliding(prev, cur, limit, w, start, n, now)
+	if d.Allowed {
 		e.acc = cur + 1
-		// Further admissions k at this instant satisfy weighted + k*w < capacity.
-		remaining := int64(capacity.Sub(weighted).DivCeil(uint64(w))) - 1
-		return pipeline.LimitDecision{
-			Allowed:   true,
-			Limit:     limit,
-			Remaining: remaining,
-			Reset:     time.Unix(0, start+w),
-		}
 	}
-
-	// Rejected: find the earliest instant with effective < limit.
-	var at int64
-	if cur < limit {
-		// In this window: prev*(w-t) < (limit-cur)*w, i.e. w-t <= ceil(x/prev)-1.
-		// prev > 0 here, otherwise weighted = cur*w < capacity.
-		q := mul(uint64(limit-cur), uint64(w)).DivCeil(uint64(prev))
-		at = start + w - int64(q) + 1
-	} else {
-		// Only in the next window, where prev' = cur and cur' = 0:
-		// cur*(w-t) < limit*w.
-		q := mul(uint64(limit), uint64(w)).DivCeil(uint64(cur))
-		at = start + 2*w - int64(q) + 1
-	}
-	return pipeline.LimitDecision{
-		Limit:      limit,
-		Reset:      time.Unix(0, at),
-		RetryAfter: time.Duration(at - now),
-	}
+	return d
 }
 
 // gcra decides one request with the generic cell rate algorithm; t is the

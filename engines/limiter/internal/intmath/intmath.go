@@ -1,7 +1,8 @@
 // Package intmath is the exact integer arithmetic the in-process limiter
-// engines (local, crdt) share: floor division and 128-bit products of counts
-// and nanoseconds, so window arithmetic never rounds or overflows. Pure,
-// allocation-free.
+// engines (local, crdt) share: floor division, 128-bit products of counts and
+// nanoseconds, and the sliding-window decision itself (Sliding), so window
+// arithmetic never rounds or overflows and both engines decide with one
+// formula. Pure, allocation-free.
 package intmath
 
 import "math/bits"
