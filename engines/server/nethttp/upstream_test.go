@@ -20,8 +20,7 @@ func exchange(t *testing.T, p *pool, host string, hdr http.Header) (remote strin
 	if hdr == nil {
 		hdr = http.Header{}
 	}
-	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: host}
+	req := getRequest(host, hdr)
 	before := p.idleCount()
 	resp, pc, err := p.roundTrip(t.Context(), req, time.Now().Add(5*time.Second))
 	if err != nil {
@@ -37,6 +36,26 @@ func exchange(t *testing.T, p *pool, host string, hdr http.Header) (remote strin
 	return e.RemoteAddr, before > 0
 }
 
+// getRequest is an outbound GET /x to host as the engine builds it.
+func getRequest(host string, hdr http.Header) *http.Request {
+	return &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: host}
+}
+
+// startUpstream runs the fake backend in-process for one test.
+func startUpstream(t *testing.T) (host string, p *pool) {
+	t.Helper()
+	up, err := upstream.Start("127.0.0.1:0", "pool-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	host = strings.TrimPrefix(up.URL(), "http://")
+	p = newPool(host, false, 4, time.Minute)
+	t.Cleanup(p.closeIdle)
+	return host, p
+}
+
 func (p *pool) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -44,14 +63,7 @@ func (p *pool) idleCount() int {
 }
 
 func TestPoolReusesAndRetires(t *testing.T) {
-	up, err := upstream.Start("127.0.0.1:0", "pool-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	host := strings.TrimPrefix(up.URL(), "http://")
-	p := newPool(host, false, 4, time.Minute)
-	defer p.closeIdle()
+	host, p := startUpstream(t)
 
 	a, _ := exchange(t, p, host, nil)
 	b, reused := exchange(t, p, host, nil)
@@ -76,16 +88,8 @@ func TestPoolReusesAndRetires(t *testing.T) {
 }
 
 func TestPoolBodyNotDrainedIsClosed(t *testing.T) {
-	up, err := upstream.Start("127.0.0.1:0", "pool-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	host := strings.TrimPrefix(up.URL(), "http://")
-	p := newPool(host, false, 4, time.Minute)
-	defer p.closeIdle()
-	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"X-Upstream-Body-Bytes": {"100000"}}, Host: host}
+	host, p := startUpstream(t)
+	req := getRequest(host, http.Header{"X-Upstream-Body-Bytes": {"100000"}})
 	resp, pc, err := p.roundTrip(t.Context(), req, time.Now().Add(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -99,17 +103,9 @@ func TestPoolBodyNotDrainedIsClosed(t *testing.T) {
 }
 
 func TestPoolTimeout(t *testing.T) {
-	up, err := upstream.Start("127.0.0.1:0", "pool-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	host := strings.TrimPrefix(up.URL(), "http://")
-	p := newPool(host, false, 4, time.Minute)
-	defer p.closeIdle()
-	req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: host, Opaque: "/x"},
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"X-Upstream-Delay": {"5s"}}, Host: host}
-	_, _, err = p.roundTrip(t.Context(), req, time.Now().Add(100*time.Millisecond))
+	host, p := startUpstream(t)
+	req := getRequest(host, http.Header{"X-Upstream-Delay": {"5s"}})
+	_, _, err := p.roundTrip(t.Context(), req, time.Now().Add(100*time.Millisecond))
 	if err == nil || !errors.Is(err, errTimeout) {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
