@@ -73,6 +73,7 @@ type Decision struct {
 
 	Limit    LimitDecision
 	HasLimit bool
+	tier     *Tier // the tier Limit was decided under
 	// NoDecision is true when the limiter failed and the route failed open.
 	NoDecision bool
 	RetryAfter int // seconds, for 429/503; 0 none
@@ -259,7 +260,7 @@ func (g *Gateway) limit(ctx context.Context, d *Decision, req *Request, r *Route
 		d.NoDecision = true
 		return true
 	}
-	d.Limit, d.HasLimit = dec, true
+	d.Limit, d.HasLimit, d.tier = dec, true, t
 	if !dec.Allowed {
 		t.Metrics.Record(observe.LimitLimited)
 		// Never earlier than the reset the RateLimit header reports (t):

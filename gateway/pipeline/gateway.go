@@ -39,7 +39,6 @@ type Gateway struct {
 	snap          atomic.Pointer[Snapshot]
 	noRoute       *observe.RouteMetrics
 	pool          sync.Pool
-	inFlight      atomic.Int64
 	inFlightGauge interface {
 		Inc()
 		Dec()
@@ -138,14 +137,12 @@ func (g *Gateway) Acquire(start time.Time) *Decision {
 	d := g.pool.Get().(*Decision)
 	d.Start = start
 	d.Snap = g.snap.Load()
-	g.inFlight.Add(1)
 	g.inFlightGauge.Inc()
 	return d
 }
 
 // Release returns a Decision to the pool. Nothing of it may be used after.
 func (g *Gateway) Release(d *Decision) {
-	g.inFlight.Add(-1)
 	g.inFlightGauge.Dec()
 	d.reset()
 	g.pool.Put(d)
@@ -169,13 +166,7 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 	d.add("X-Response-Time-Ms", bytesView(b[start:]))
 
 	if d.HasLimit {
-		t := d.Route.Tier
-		if d.HasIdentity && d.Identity.Tier != "" {
-			if ot := d.Snap.Tiers[d.Identity.Tier]; ot != nil {
-				t = ot
-			}
-		}
-		if t != nil {
+		if t := d.tier; t != nil {
 			lim := d.Limit
 			d.add("X-RateLimit-Limit", t.limitText)
 			start = len(b)
