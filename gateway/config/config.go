@@ -20,6 +20,8 @@ type Config struct {
 	Limiter   Limiter   `yaml:"limiter"`
 	Backends  []Backend `yaml:"backends"`
 	Routes    []Route   `yaml:"routes"`
+	Shedding  Shedding  `yaml:"shedding"`
+	Admin     Admin     `yaml:"admin"`
 
 	// BaseDir is the directory of the config file; relative paths in the
 	// config (auth.jwt.jwks_file, auth.api_keys_file) resolve against it (see
@@ -163,6 +165,15 @@ type Backend struct {
 	Name        string      `yaml:"name"`
 	Instances   []Instance  `yaml:"instances"`
 	HealthCheck HealthCheck `yaml:"health_check"`
+	// Balance picks an instance among the healthy ones: round_robin
+	// (weighted, the default) or least_outstanding (fewest requests in
+	// flight relative to weight).
+	Balance string `yaml:"balance"`
+	// MaxInFlight is the backend's bulkhead: requests in flight to it at
+	// once, over all its instances. More get 503 at once instead of queueing
+	// behind a slow backend. Default 1024.
+	MaxInFlight    int            `yaml:"max_in_flight"`
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
 }
 
 // Instance is one address of a backend.
@@ -173,8 +184,69 @@ type Instance struct {
 
 // HealthCheck configures active probing of a backend's instances.
 type HealthCheck struct {
+	Disabled bool          `yaml:"disabled"` // no active probes (passive observation still ejects)
 	Path     string        `yaml:"path"`     // default /healthz
 	Interval time.Duration `yaml:"interval"` // default 10s
+	Timeout  time.Duration `yaml:"timeout"`  // default 2s, capped at the interval
+	// UnhealthyAfter failed probes in a row take an instance out of rotation
+	// (default 3); HealthyAfter good ones in a row bring it back (default 2).
+	UnhealthyAfter int `yaml:"unhealthy_after"`
+	HealthyAfter   int `yaml:"healthy_after"`
+	// PassiveFailures failed real requests in a row (connection error,
+	// timeout or 5xx) take an instance out until probes bring it back
+	// (default 5). With active probes disabled it comes back after EjectFor
+	// (default 10s).
+	PassiveFailures int           `yaml:"passive_failures"`
+	EjectFor        time.Duration `yaml:"eject_for"`
+	// FlapHolddown damps flapping: an instance that went out 3 times within
+	// a minute comes back only after it has been healthy this long (default
+	// 30s).
+	FlapHolddown time.Duration `yaml:"flap_holddown"`
+}
+
+// CircuitBreaker is a backend's breaker. Defaults are the design chapter's:
+// open when more than half of at least 20 requests in the last 30 s failed;
+// after 30 s let one probe through; close after 2 probe successes in a row;
+// then ramp traffic 10% -> 25% -> 50% -> 100% (30 s a step, two minutes in
+// all) so a recovering backend is not hit by the whole retry storm.
+type CircuitBreaker struct {
+	Disabled       bool          `yaml:"disabled"`
+	Window         time.Duration `yaml:"window"`          // default 30s
+	MinRequests    int           `yaml:"min_requests"`    // default 20
+	FailureRatio   float64       `yaml:"failure_ratio"`   // default 0.5 (opens above it)
+	OpenFor        time.Duration `yaml:"open_for"`        // default 30s
+	ProbeSuccesses int           `yaml:"probe_successes"` // default 2
+	RampSteps      []int         `yaml:"ramp_steps"`      // percent, default [10, 25, 50, 100]
+	RampStep       time.Duration `yaml:"ramp_step"`       // default 30s
+}
+
+// Shedding is per-node load shedding by route priority. The pressure signal
+// is the number of requests in flight on this node (decided and not yet
+// answered) as a fraction of MaxInFlight. P0 routes are never shed; P1, P2
+// and P3 are shed (503 with Retry-After) above their thresholds.
+type Shedding struct {
+	Disabled    bool    `yaml:"disabled"`
+	MaxInFlight int     `yaml:"max_in_flight"` // default 4096
+	P1          float64 `yaml:"p1"`            // default 0.9
+	P2          float64 `yaml:"p2"`            // default 0.75
+	P3          float64 `yaml:"p3"`            // default 0.6
+}
+
+// Admin configures the admin API on the admin listener.
+type Admin struct {
+	// Tokens may call the admin API (Authorization: Bearer <token>). Only
+	// the SHA-256 of each token is stored; the ID names the caller in the
+	// audit log. No tokens: the config endpoints answer 403.
+	Tokens []AdminToken `yaml:"tokens"`
+	// AuditLog receives one JSON line per config change attempt: stderr
+	// (default), stdout, off, or a file path.
+	AuditLog string `yaml:"audit_log"`
+}
+
+// AdminToken is one admin API caller.
+type AdminToken struct {
+	ID     string `yaml:"id"`
+	SHA256 string `yaml:"sha256"` // hex of SHA-256(token)
 }
 
 // Route is one entry of the route table.

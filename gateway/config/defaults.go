@@ -41,7 +41,31 @@ const (
 	DefaultInstanceWeight      = 1
 	DefaultHealthCheckPath     = "/healthz"
 	DefaultHealthCheckPeriod   = 10 * time.Second
+	DefaultHealthCheckTimeout  = 2 * time.Second
+	DefaultUnhealthyAfter      = 3
+	DefaultHealthyAfter        = 2
+	DefaultPassiveFailures     = 5
+	DefaultEjectFor            = 10 * time.Second
+	DefaultFlapHolddown        = 30 * time.Second
+	DefaultBalance             = BalanceRoundRobin
+	DefaultBackendMaxInFlight  = 1024
+	DefaultBreakerWindow       = 30 * time.Second
+	DefaultBreakerMinRequests  = 20
+	DefaultBreakerFailureRatio = 0.5
+	DefaultBreakerOpenFor      = 30 * time.Second
+	DefaultBreakerProbes       = 2
+	DefaultBreakerRampStep     = 30 * time.Second
 )
+
+// Balancing policies (backends[].balance).
+const (
+	BalanceRoundRobin       = "round_robin"
+	BalanceLeastOutstanding = "least_outstanding"
+)
+
+// DefaultBreakerRamp is the chapter's ramp after a breaker closes, in
+// percent of traffic.
+func DefaultBreakerRamp() []int { return []int{10, 25, 50, 100} }
 
 // Default returns the configuration used for every setting a file leaves
 // out. It has no routes, backends, tiers or keys; their entries' defaults are
@@ -69,12 +93,23 @@ const (
 //	auth.jwt.cache.max_entries     65536 (the cache itself is off unless enabled)
 //	rate_limits.tiers[].algorithm  sliding_window
 //	backends[].instances[].weight  1
-//	backends[].health_check        path /healthz, interval 10s
+//	backends[].health_check        path /healthz, interval 10s, timeout 2s,
+//	                               unhealthy_after 3, healthy_after 2,
+//	                               passive_failures 5, eject_for 10s,
+//	                               flap_holddown 30s
+//	backends[].balance             round_robin
+//	backends[].max_in_flight       1024
+//	backends[].circuit_breaker     window 30s, min_requests 20,
+//	                               failure_ratio 0.5, open_for 30s,
+//	                               probe_successes 2, ramp_steps
+//	                               [10,25,50,100], ramp_step 30s
 //	routes[].auth                  jwt
 //	routes[].rate_limit_fail_mode  open
 //	routes[].timeout_ms            10000
 //	routes[].max_body_bytes        limits.max_body_bytes
 //	routes[].priority              P2
+//	shedding                       max_in_flight 4096, p1 0.9, p2 0.75, p3 0.6
+//	admin.audit_log                stderr
 //
 // A zero value in a file means "use the default"; there is no way to ask for
 // a zero timeout or size where the default is not zero. Negative values are
@@ -116,6 +151,8 @@ func Default() Config {
 				Cache:           JWTCache{MaxEntries: 65536},
 			},
 		},
+		Shedding: Shedding{MaxInFlight: 4096, P1: 0.9, P2: 0.75, P3: 0.6},
+		Admin:    Admin{AuditLog: "stderr"},
 	}
 }
 
@@ -183,8 +220,37 @@ func (c *Config) ApplyDefaults() {
 		for k := range b.Instances {
 			setNum(&b.Instances[k].Weight, DefaultInstanceWeight)
 		}
-		setStr(&b.HealthCheck.Path, DefaultHealthCheckPath)
-		setNum(&b.HealthCheck.Interval, DefaultHealthCheckPeriod)
+		h := &b.HealthCheck
+		setStr(&h.Path, DefaultHealthCheckPath)
+		setNum(&h.Interval, DefaultHealthCheckPeriod)
+		setNum(&h.Timeout, min(DefaultHealthCheckTimeout, h.Interval))
+		setNum(&h.UnhealthyAfter, DefaultUnhealthyAfter)
+		setNum(&h.HealthyAfter, DefaultHealthyAfter)
+		setNum(&h.PassiveFailures, DefaultPassiveFailures)
+		setNum(&h.EjectFor, DefaultEjectFor)
+		setNum(&h.FlapHolddown, DefaultFlapHolddown)
+		setStr(&b.Balance, DefaultBalance)
+		setNum(&b.MaxInFlight, DefaultBackendMaxInFlight)
+		cb := &b.CircuitBreaker
+		setNum(&cb.Window, DefaultBreakerWindow)
+		setNum(&cb.MinRequests, DefaultBreakerMinRequests)
+		setNum(&cb.FailureRatio, DefaultBreakerFailureRatio)
+		setNum(&cb.OpenFor, DefaultBreakerOpenFor)
+		setNum(&cb.ProbeSuccesses, DefaultBreakerProbes)
+		setNum(&cb.RampStep, DefaultBreakerRampStep)
+		if len(cb.RampSteps) == 0 {
+			cb.RampSteps = DefaultBreakerRamp()
+		}
+	}
+
+	sh, dsh := &c.Shedding, d.Shedding
+	setNum(&sh.MaxInFlight, dsh.MaxInFlight)
+	setNum(&sh.P1, dsh.P1)
+	setNum(&sh.P2, dsh.P2)
+	setNum(&sh.P3, dsh.P3)
+	setStr(&c.Admin.AuditLog, d.Admin.AuditLog)
+	for i := range c.Admin.Tokens {
+		c.Admin.Tokens[i].SHA256 = strings.ToLower(c.Admin.Tokens[i].SHA256)
 	}
 
 	for i := range c.Routes {
@@ -204,7 +270,7 @@ func setStr(p *string, def string) {
 	}
 }
 
-func setNum[T int | int64 | time.Duration](p *T, def T) {
+func setNum[T int | int64 | float64 | time.Duration](p *T, def T) {
 	if *p == 0 {
 		*p = def
 	}

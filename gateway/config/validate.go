@@ -31,6 +31,8 @@ func (c *Config) Validate() error {
 	v.routes()
 	v.auth()
 	v.limiter()
+	v.shedding()
+	v.admin()
 	if c.src != nil {
 		v.probs.sortByPosition(c.src.file)
 	}
@@ -228,9 +230,116 @@ func (v *validator) backends() {
 		if !strings.HasPrefix(b.HealthCheck.Path, "/") {
 			v.add(p+".health_check.path", "%q must start with '/'", b.HealthCheck.Path)
 		}
-		if b.HealthCheck.Interval < 0 {
-			v.add(p+".health_check.interval", "must not be negative")
+		v.health(p+".health_check", &b.HealthCheck)
+		switch b.Balance {
+		case BalanceRoundRobin, BalanceLeastOutstanding:
+		default:
+			v.add(p+".balance", "%q: want %s or %s", b.Balance, BalanceRoundRobin, BalanceLeastOutstanding)
 		}
+		if b.MaxInFlight < 1 {
+			v.add(p+".max_in_flight", "must be at least 1")
+		}
+		v.breaker(p+".circuit_breaker", &b.CircuitBreaker)
+	}
+}
+
+func (v *validator) health(p string, h *HealthCheck) {
+	for _, d := range []struct {
+		name string
+		val  time.Duration
+	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"eject_for", h.EjectFor}, {"flap_holddown", h.FlapHolddown}} {
+		if d.val <= 0 {
+			v.add(p+"."+d.name, "must be positive")
+		}
+	}
+	if h.Timeout > h.Interval && h.Interval > 0 {
+		v.add(p+".timeout", "%s is longer than the interval %s", h.Timeout, h.Interval)
+	}
+	for _, n := range []struct {
+		name string
+		val  int
+	}{{"unhealthy_after", h.UnhealthyAfter}, {"healthy_after", h.HealthyAfter}, {"passive_failures", h.PassiveFailures}} {
+		if n.val < 1 {
+			v.add(p+"."+n.name, "must be at least 1")
+		}
+	}
+}
+
+func (v *validator) breaker(p string, cb *CircuitBreaker) {
+	for _, d := range []struct {
+		name string
+		val  time.Duration
+	}{{"window", cb.Window}, {"open_for", cb.OpenFor}, {"ramp_step", cb.RampStep}} {
+		if d.val <= 0 {
+			v.add(p+"."+d.name, "must be positive")
+		}
+	}
+	if cb.MinRequests < 1 {
+		v.add(p+".min_requests", "must be at least 1")
+	}
+	if cb.ProbeSuccesses < 1 {
+		v.add(p+".probe_successes", "must be at least 1")
+	}
+	if cb.FailureRatio <= 0 || cb.FailureRatio >= 1 {
+		v.add(p+".failure_ratio", "%g: want a fraction between 0 and 1", cb.FailureRatio)
+	}
+	last := 0
+	for i, pct := range cb.RampSteps {
+		if pct <= last || pct > 100 {
+			v.add(fmt.Sprintf("%s.ramp_steps[%d]", p, i), "%d: steps must rise, each between 1 and 100", pct)
+		}
+		last = pct
+	}
+	if last != 100 && len(cb.RampSteps) > 0 {
+		v.add(p+".ramp_steps", "must end at 100")
+	}
+}
+
+// --- shedding and admin ----------------------------------------------------
+
+func (v *validator) shedding() {
+	s := &v.c.Shedding
+	if s.MaxInFlight < 1 {
+		v.add("shedding.max_in_flight", "must be at least 1")
+	}
+	prev := 1.0
+	for _, t := range []struct {
+		name string
+		val  float64
+	}{{"p1", s.P1}, {"p2", s.P2}, {"p3", s.P3}} {
+		if t.val <= 0 || t.val > 1 {
+			v.add("shedding."+t.name, "%g: want a fraction in (0, 1]", t.val)
+		} else if t.val > prev {
+			v.add("shedding."+t.name, "%g is above the threshold of a higher priority (%g): lower priorities must shed first", t.val, prev)
+		}
+		prev = t.val
+	}
+}
+
+func (v *validator) admin() {
+	ids := map[string]int{}
+	hashes := map[string]int{}
+	for i, t := range v.c.Admin.Tokens {
+		p := fmt.Sprintf("admin.tokens[%d]", i)
+		switch j, dup := ids[t.ID]; {
+		case t.ID == "":
+			v.add(p+".id", "is required (names the caller in the audit log)")
+		case dup:
+			v.add(p+".id", "duplicate admin token id %q (also admin.tokens[%d])", t.ID, j)
+		default:
+			ids[t.ID] = i
+		}
+		h := strings.ToLower(t.SHA256)
+		if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
+			v.add(p+".sha256", "want 64 hex digits (the SHA-256 of the token), got %d characters", len(t.SHA256))
+		} else if j, dup := hashes[h]; dup {
+			v.add(p+".sha256", "the same token hash as admin.tokens[%d]", j)
+		} else {
+			hashes[h] = i
+		}
+	}
+	if v.c.Admin.AuditLog == "" {
+		v.add("admin.audit_log", "is required (stderr, stdout, off or a file path)")
 	}
 }
 

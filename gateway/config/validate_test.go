@@ -142,8 +142,22 @@ func TestValidateRules(t *testing.T) {
 		// backends
 		{"duplicate backend", func(c *Config) { c.Backends[1].Name = "users" }, []want{{"backends[1].name", "duplicate backend"}, {"routes[2].backend", "unknown backend"}}},
 		{"backend without name", func(c *Config) {
-			c.Backends = append(c.Backends, Backend{Instances: []Instance{{URL: "http://h:1", Weight: 1}}, HealthCheck: HealthCheck{Path: "/", Interval: time.Second}})
+			b := Backend{Instances: []Instance{{URL: "http://h:1"}}}
+			c.Backends = append(c.Backends, b)
+			c.ApplyDefaults()
 		}, []want{{"backends[2].name", "required"}}},
+		{"breaker and balance", func(c *Config) {
+			c.Backends[0].Balance = "random"
+			c.Backends[0].CircuitBreaker.FailureRatio = 1.5
+			c.Backends[0].CircuitBreaker.RampSteps = []int{50, 25}
+		}, []want{{"backends[0].balance", "want round_robin or least_outstanding"}, {"backends[0].circuit_breaker.failure_ratio", "between 0 and 1"}, {"backends[0].circuit_breaker.ramp_steps[1]", "must rise"}, {"backends[0].circuit_breaker.ramp_steps", "end at 100"}}},
+		{"health timeout over interval", func(c *Config) {
+			c.Backends[0].HealthCheck.Timeout = time.Minute
+		}, []want{{"backends[0].health_check.timeout", "longer than the interval"}}},
+		{"shedding order", func(c *Config) { c.Shedding.P3 = 0.95 }, []want{{"shedding.p3", "lower priorities must shed first"}}},
+		{"admin tokens", func(c *Config) {
+			c.Admin.Tokens = []AdminToken{{ID: "ops", SHA256: "abc"}, {ID: "ops", SHA256: strings.Repeat("a", 64)}}
+		}, []want{{"admin.tokens[0].sha256", "64 hex digits"}, {"admin.tokens[1].id", "duplicate admin token id"}}},
 		{"backend named self", func(c *Config) {
 			c.Backends = append(c.Backends, c.Backends[0])
 			c.Backends[2].Name = "self"
@@ -155,7 +169,7 @@ func TestValidateRules(t *testing.T) {
 		{"instance with path", func(c *Config) { c.Backends[0].Instances[0].URL = "http://127.0.0.1:9101/v1" }, []want{{"backends[0].instances[0].url", "no path"}}},
 		{"instance port zero", func(c *Config) { c.Backends[0].Instances[0].URL = "http://127.0.0.1:0" }, []want{{"backends[0].instances[0].url", "1 to 65535"}}},
 		{"negative weight", func(c *Config) { c.Backends[1].Instances[1].Weight = -1 }, []want{{"backends[1].instances[1].weight", "negative"}}},
-		{"negative health interval", func(c *Config) { c.Backends[0].HealthCheck.Interval = -time.Second }, []want{{"backends[0].health_check.interval", "negative"}}},
+		{"negative health interval", func(c *Config) { c.Backends[0].HealthCheck.Interval = -time.Second }, []want{{"backends[0].health_check.interval", "positive"}}},
 		{"health path", func(c *Config) { c.Backends[0].HealthCheck.Path = "healthz" }, []want{{"backends[0].health_check.path", "start with '/'"}}},
 
 		// routes: ids
