@@ -6,6 +6,7 @@ package node_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -27,6 +28,10 @@ var failModeDeadlineMS = func() int {
 	}
 	return 20
 }()
+
+// failModeRate is the open-model request rate (per second) of the latency
+// measurements while Redis is frozen.
+const failModeRate = 200
 
 func startRedisNode(t *testing.T, ups map[string]string, server, redisURL string) *gw {
 	t.Helper()
@@ -101,6 +106,52 @@ func burst(t *testing.T, g *gw, method, path string, hdr map[string]string, n, c
 	return statuses, lat, lastHeader
 }
 
+// paced sends n requests on a fixed schedule (rate per second, open model:
+// a request is sent at its slot whether or not earlier ones returned) and
+// returns every status and the sorted latencies measured from each
+// request's intended send time, so a stalled gateway cannot hide queueing.
+func paced(t *testing.T, g *gw, method, path string, hdr map[string]string, rate, n int) (map[int]int, []time.Duration, http.Header) {
+	t.Helper()
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	lat := make([]time.Duration, 0, n)
+	var lastHeader http.Header
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		intended := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(intended)) // the pacer's schedule, not synchronisation
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(method, g.base+path, nil)
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			res, err := client.Do(req)
+			el := time.Since(intended)
+			if err != nil {
+				t.Errorf("request: %v", err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			mu.Lock()
+			statuses[res.StatusCode]++
+			if res.Header.Get("RateLimit-Policy") == "" {
+				statuses[-res.StatusCode]++
+			}
+			lat = append(lat, el)
+			lastHeader = res.Header
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return statuses, lat, lastHeader
+}
+
 func p99(lat []time.Duration) time.Duration {
 	if len(lat) == 0 {
 		return 0
@@ -133,21 +184,30 @@ func TestRedisFailModes(t *testing.T) {
 			// Frozen Redis: fail-open route answers 200 without RateLimit
 			// headers, within the decision deadline (plus the upstream);
 			// fail-closed route answers 503 with Retry-After.
-			r.Freeze()
+			// Baseline in the same run: the same open-model load on a route
+			// without a limit, so the figure below can be read as deadline
+			// plus the gateway's ordinary latency on this machine.
 			open := map[string]string{"Authorization": "Bearer " + g.token("fm_open_"+server, nil, 10*time.Minute)}
-			st, lat, h := burst(t, g, "GET", "/api/v2/users/me", open, 400, 8)
-			t.Logf("%s, redis frozen, fail_open: statuses %v p50 %v p99 %v max %v", server, st, lat[len(lat)/2], p99(lat), lat[len(lat)-1])
-			if st[200] != 400 {
+			_, base, _ := paced(t, g, "GET", "/test/open/x", nil, failModeRate, failModeRate)
+			r.Freeze()
+			st, lat, h := paced(t, g, "GET", "/api/v2/users/me", open, failModeRate, 2*failModeRate)
+			t.Logf("%s, redis frozen, fail_open at %d/s open model: statuses %v p50 %v p99 %v max %v (unlimited route, Redis healthy: p50 %v p99 %v); decision deadline %dms",
+				server, failModeRate, st, lat[len(lat)/2], p99(lat), lat[len(lat)-1], base[len(base)/2], p99(base), failModeDeadlineMS)
+			if st[200] != 2*failModeRate {
 				t.Errorf("fail open while frozen: statuses %v, want all 200", st)
 			}
 			if h.Get("RateLimit-Policy") != "" || h.Get("X-RateLimit-Remaining") != "" {
 				t.Errorf("fail open sent rate-limit headers without a decision: %v", h)
 			}
-			// Generous bound: it catches a deadline that is not enforced (the
-			// Redis client's own timeouts are far longer); the figure itself
-			// is logged above and reported by the lab.
-			if p := p99(lat); p > time.Duration(failModeDeadlineMS)*time.Millisecond+100*time.Millisecond {
-				t.Errorf("fail open p99 %v while Redis is frozen; the decision deadline is %dms", p, failModeDeadlineMS)
+			// The budget: fail-open answers within the decision
+			// deadline + 5 ms at p99. Measured from the intended send time
+			// (open model), with the same run's p99 of an unlimited route
+			// added as this machine's ordinary gateway latency, so a loaded
+			// CI host does not turn noise into a failure while a deadline
+			// that is not enforced (the Redis client's own timeouts are
+			// hundreds of ms) still fails.
+			if p, budget := p99(lat), time.Duration(failModeDeadlineMS+5)*time.Millisecond+p99(base); p > budget {
+				t.Errorf("fail open p99 %v while Redis is frozen; budget %v (deadline %dms + 5ms + baseline p99 %v)", p, budget, failModeDeadlineMS, p99(base))
 			}
 			pay := map[string]string{"Authorization": "Bearer " + g.token("fm_pay_"+server, nil, 10*time.Minute)}
 			st, _, h = burst(t, g, "POST", "/api/v2/payments/charge", pay, 40, 4)
