@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -398,4 +399,53 @@ func (w streamWriter) Write(b []byte) (int, error) {
 	close(w.c.changed)
 	w.c.changed = make(chan struct{})
 	return len(b), nil
+}
+
+// Serve is a running "gatelab serve" process and the addresses it printed.
+type Serve struct {
+	*Proc
+	Traffic string // host:port of the traffic listener
+	Admin   string // host:port of the admin listener
+}
+
+// StartServe runs "gatelab serve" with args plus "-listen 127.0.0.1:0
+// -admin 127.0.0.1:0" (unless args set them), waits for its "gatelab serving
+// on" line and returns the addresses it printed.
+func StartServe(t testing.TB, args ...string) *Serve {
+	t.Helper()
+	full := append([]string{"serve"}, args...)
+	if !slices.Contains(args, "-listen") {
+		full = append(full, "-listen", "127.0.0.1:0")
+	}
+	if !slices.Contains(args, "-admin") {
+		full = append(full, "-admin", "127.0.0.1:0")
+	}
+	s := &Serve{Proc: Start(t, full...)}
+	s.waitFor(`print its "gatelab serving on" line`, 30*time.Second, func(_, stderr string) bool {
+		s.Traffic, s.Admin = servingAddrs(stderr)
+		return s.Traffic != ""
+	})
+	return s
+}
+
+// servingAddrs parses "gatelab serving on http://T (admin http://A) ...".
+func servingAddrs(out string) (traffic, admin string) {
+	const prefix = "gatelab serving on http://"
+	i := strings.Index(out, prefix)
+	if i < 0 {
+		return "", ""
+	}
+	line, _, complete := strings.Cut(out[i+len(prefix):], "\n")
+	if !complete {
+		return "", ""
+	}
+	traffic, rest, ok := strings.Cut(line, " (admin http://")
+	if !ok {
+		return "", ""
+	}
+	admin, _, ok = strings.Cut(rest, ")")
+	if !ok {
+		return "", ""
+	}
+	return traffic, admin
 }
