@@ -67,6 +67,9 @@ const (
 	ReasonClientClosed                       // 499: client went away before the response
 	ReasonInternal                           // 500: a gateway bug or an unexpected failure
 	ReasonAuthUnavailable                    // 503: no verification key could be loaded; never accepted unchecked
+	ReasonShed                               // 503: load shedding dropped a lower-priority request
+	ReasonCircuitOpen                        // 503: the backend's circuit breaker is open (or ramping)
+	ReasonBulkheadFull                       // 503: the backend's in-flight limit is reached
 	reasonCount
 )
 
@@ -87,6 +90,9 @@ var reasonNames = [reasonCount]string{
 	ReasonClientClosed:         "client_closed",
 	ReasonInternal:             "internal",
 	ReasonAuthUnavailable:      "auth_unavailable",
+	ReasonShed:                 "shed",
+	ReasonCircuitOpen:          "circuit_open",
+	ReasonBulkheadFull:         "bulkhead_full",
 }
 
 // String returns the short snake_case code ("rate_limited"). Out-of-range

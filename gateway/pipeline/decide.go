@@ -46,6 +46,9 @@ const (
 	CodeNoBackend           = "no_healthy_backend"
 	CodeUpstreamTimeout     = "upstream_timeout"
 	CodeUpstreamUnavailable = "upstream_unavailable"
+	CodeOverloaded          = "overloaded"
+	CodeCircuitOpen         = "circuit_open"
+	CodeBackendBusy         = "backend_busy"
 )
 
 // Header is one response header to set.
@@ -77,6 +80,10 @@ type Decision struct {
 	// NoDecision is true when the limiter failed and the route failed open.
 	NoDecision bool
 	RetryAfter int // seconds, for 429/503; 0 none
+
+	// inFlight is the node's in-flight count when this request started,
+	// itself included (the load-shedding signal).
+	inFlight int64
 
 	RequestID   string // incoming (validated) or generated
 	Traceparent string // to send upstream
@@ -157,6 +164,15 @@ func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 	}
 	r := &s.Routes[m.Route]
 	d.Route = r
+
+	// Load shedding comes first after the route is known: under overload
+	// the cheapest answer is the best one, so a shed request costs no token
+	// verification and no limiter round trip. P0 routes have no threshold.
+	if r.ShedAt > 0 && d.inFlight > r.ShedAt {
+		d.RetryAfter = 1
+		g.reject(d, 503, CodeOverloaded, observe.ReasonShed)
+		return
+	}
 
 	if req.ContentLength > r.MaxBodyBytes {
 		g.reject(d, 413, CodePayloadTooLarge, observe.ReasonPayloadTooLarge)

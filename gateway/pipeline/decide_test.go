@@ -334,3 +334,68 @@ func TestDecideKeyStoreUnavailable(t *testing.T) {
 		t.Errorf("code %q", d.Code)
 	}
 }
+
+// Load shedding by priority: with the node's in-flight count above a
+// route's threshold its requests get 503 overloaded with Retry-After,
+// cheapest first (no limiter call); P0 routes are never shed.
+func TestShedByPriority(t *testing.T) {
+	keys, _ := filepath.Abs("../../fixtures/keys")
+	y := fmt.Sprintf(testYAML, filepath.Join(keys, "jwks.json"), auth.HashAPIKey("raw-partner-key")) + `
+  - {id: p0, pattern: /p0, backend: svc, auth: none, priority: P0, rate_limit_tier: ip}
+  - {id: p1, pattern: /p1, backend: svc, auth: none, priority: P1, rate_limit_tier: ip}
+  - {id: p3, pattern: /p3, backend: svc, auth: none, priority: P3, rate_limit_tier: ip}
+shedding: {max_in_flight: 10, p1: 0.9, p2: 0.75, p3: 0.6}
+`
+	cfg, err := config.Parse([]byte(y), "test.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := &scriptedLimiter{fn: func(_ string, p Policy) (LimitDecision, error) {
+		return LimitDecision{Allowed: true, Limit: p.Limit, Remaining: 1, Reset: time.Now().Add(time.Minute)}, nil
+	}}
+	g, err := New(cfg, Options{RouterFactory: func(specs []RouteSpec) (Router, error) { return mapRouter{specs}, nil }, Limiter: lim, Metrics: observe.NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	// Hold n requests in flight, then decide one more on each route.
+	statusAt := func(held int, path string) (int, *Decision) {
+		var hold []*Decision
+		for range held {
+			hold = append(hold, g.Acquire(time.Now()))
+		}
+		defer func() {
+			for _, d := range hold {
+				g.Release(d)
+			}
+		}()
+		d := g.Acquire(time.Now())
+		g.Decide(context.Background(), &Request{Method: MethodGet, MethodText: "GET", RawPath: path, ClientIP: "192.0.2.1"}, d)
+		st := d.Status
+		if st == 503 && (d.Code != CodeOverloaded || d.RetryAfter < 1) {
+			t.Errorf("%s: 503 code %q Retry-After %d", path, d.Code, d.RetryAfter)
+		}
+		g.Release(d)
+		return st, d
+	}
+	// Thresholds with max 10: P3 above 6 in flight, P1 above 9, P0 never.
+	for _, c := range []struct {
+		held   int
+		path   string
+		status int
+	}{
+		{5, "/p3", 0}, {6, "/p3", 503}, {6, "/p1", 0}, {8, "/p1", 0}, {9, "/p1", 503}, {500, "/p0", 0},
+	} {
+		before := len(lim.keys)
+		if st, _ := statusAt(c.held, c.path); st != c.status {
+			t.Errorf("%d held in flight, %s: status %d, want %d", c.held, c.path, st, c.status)
+		}
+		if c.status == 503 && len(lim.keys) != before {
+			t.Errorf("%s shed after a limiter call; shedding must come first", c.path)
+		}
+	}
+	if g.InFlight() != 0 {
+		t.Errorf("in flight %d after every Release", g.InFlight())
+	}
+}

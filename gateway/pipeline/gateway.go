@@ -39,6 +39,10 @@ type Gateway struct {
 	snap          atomic.Pointer[Snapshot]
 	noRoute       *observe.RouteMetrics
 	pool          sync.Pool
+	// inFlight counts Decisions acquired and not released: requests on
+	// this node between their start and their answer. It is the load
+	// shedding pressure signal.
+	inFlight      atomic.Int64
 	inFlightGauge interface {
 		Inc()
 		Dec()
@@ -137,16 +141,22 @@ func (g *Gateway) Acquire(start time.Time) *Decision {
 	d := g.pool.Get().(*Decision)
 	d.Start = start
 	d.Snap = g.snap.Load()
+	d.inFlight = g.inFlight.Add(1)
 	g.inFlightGauge.Inc()
 	return d
 }
 
 // Release returns a Decision to the pool. Nothing of it may be used after.
 func (g *Gateway) Release(d *Decision) {
+	g.inFlight.Add(-1)
 	g.inFlightGauge.Dec()
 	d.reset()
 	g.pool.Put(d)
 }
+
+// InFlight is the number of requests on this node between Acquire and
+// Release.
+func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }
 
 // Now is the gateway clock.
 func (g *Gateway) Now() time.Time { return g.now() }

@@ -60,6 +60,9 @@ type Route struct {
 	Backend        *Backend // nil when Self
 	Self           bool     // answered by the gateway itself (health)
 	Priority       Priority
+	// ShedAt is the node in-flight count above which requests to this
+	// route are shed (503); 0 never (P0, or shedding disabled).
+	ShedAt int64
 	CORS           *CORSPolicy
 	// Deprecation headers, pre-rendered; empty when not deprecated.
 	Deprecation string
@@ -345,6 +348,10 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 		r.Priority = 3
 	default:
 		return r, fmt.Errorf("unknown priority %q", rc.Priority)
+	}
+	if sh := cfg.Shedding; !sh.Disabled && r.Priority > 0 {
+		ratio := [...]float64{0, sh.P1, sh.P2, sh.P3}[r.Priority]
+		r.ShedAt = max(1, int64(ratio*float64(sh.MaxInFlight)))
 	}
 	if rc.Deprecated {
 		r.Deprecation = "true"
