@@ -36,5 +36,5 @@
 //
 // The methods that can fail call t.Fatal, so call them from the test's
 // goroutine. An Etcd is not safe for concurrent use by several goroutines,
-// except Endpoints and Client.
+// except Endpoints.
 package etcdtest

@@ -1,0 +1,178 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// MaxConfigBytes bounds the body of PUT /config and POST /config/validate.
+const MaxConfigBytes = 4 << 20
+
+// Handler returns the admin API; see the package documentation. Paths are
+// /config and /config/validate: mount it on the admin listener (never the
+// traffic port), under a prefix with http.StripPrefix if needed.
+func (m *Manager) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /config", m.getConfig)
+	mux.HandleFunc("PUT /config", m.putConfig)
+	mux.HandleFunc("POST /config/validate", m.validateConfig)
+	return m.authenticate(mux)
+}
+
+type actorKey struct{}
+
+// authenticate lets a request through when its bearer token's SHA-256
+// matches one of the served config's admin.tokens, and puts the token's ID
+// in the request context. The token is never logged or echoed.
+func (m *Manager) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var tokens []adminToken
+		if c := m.cur.Load().cfg; c != nil {
+			for _, t := range c.Admin.Tokens {
+				if h, err := hex.DecodeString(t.SHA256); err == nil && len(h) == sha256.Size {
+					tokens = append(tokens, adminToken{id: t.ID, sum: h})
+				}
+			}
+		}
+		if len(tokens) == 0 {
+			writeJSON(w, http.StatusForbidden, map[string]any{"error": "admin_api_disabled"})
+			return
+		}
+		token, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatelab-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
+			return
+		}
+		sum := sha256.Sum256([]byte(token))
+		actor := ""
+		// Compare with every token, without stopping at a match.
+		for _, t := range tokens {
+			if subtle.ConstantTimeCompare(sum[:], t.sum) == 1 {
+				actor = t.id
+			}
+		}
+		if actor == "" {
+			m.opts.Logf("control: admin API: rejected a bearer token from %s (no admin token matches)", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatelab-admin", error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
+	})
+}
+
+type adminToken struct {
+	id  string
+	sum []byte
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func (m *Manager) getConfig(w http.ResponseWriter, r *http.Request) {
+	version, raw := m.Current()
+	w.Header().Set("X-Config-Version", strconv.FormatInt(version, 10))
+	writeJSON(w, http.StatusOK, map[string]any{"version": version, "config": string(raw)})
+}
+
+func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("expected_version")
+	expected, err := strconv.ParseInt(q, 10, 64)
+	if q == "" || err != nil || expected < 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{
+			"error":   "bad_expected_version",
+			"message": "the query parameter expected_version is required: the version the change is based on (GET /config), 0 when nothing is served",
+		})
+		return
+	}
+	raw, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		// Valid YAML (no routes, no admin tokens), but far more likely a
+		// forgotten body than a wish to serve nothing.
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "empty_config", "message": "the body must be the whole config YAML"})
+		return
+	}
+	actor, _ := r.Context().Value(actorKey{}).(string)
+	res, err := m.Submit(raw, Submission{Source: SourceAdmin, Actor: actor, ExpectedVersion: &expected})
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]any{"version": res.Version, "previous": res.Previous, "result": res.Outcome})
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "version_conflict", "current_version": res.Previous})
+	case errors.Is(err, ErrStale):
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":            "stale_version",
+			"current_version":  res.Previous,
+			"declared_version": res.Proposed,
+			"message":          err.Error(),
+		})
+	default:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "invalid_config", "problems": problemsOf(err)})
+	}
+}
+
+func (m *Manager) validateConfig(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	err := m.Validate(raw)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]any{"valid": true})
+	case errors.Is(err, ErrStale):
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"valid": false, "error": "invalid_config",
+			"problems": []problemJSON{{Path: "version", Message: err.Error()}},
+		})
+	default:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"valid": false, "error": "invalid_config", "problems": problemsOf(err)})
+	}
+}
+
+// readBody reads at most MaxConfigBytes; it answers 413 above that.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxConfigBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "body_too_large", "limit_bytes": MaxConfigBytes})
+		} else {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "bad_body", "message": err.Error()})
+		}
+		return nil, false
+	}
+	return raw, true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"internal"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}

@@ -1,0 +1,306 @@
+package control
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatelab/gatelab/gateway/config"
+)
+
+// Sentinel errors of Submit, Validate and Publish; test with errors.Is.
+var (
+	// ErrConflict: the caller's expected version is not the current one
+	// (Submission.ExpectedVersion differs from the served version, or the
+	// version in etcd moved on before Publish wrote). Nothing changed.
+	ErrConflict = errors.New("version conflict")
+	// ErrStale: the config's version is not above the served one (or, for
+	// Publish, not above the expected one). Nothing changed.
+	ErrStale = errors.New("stale version")
+)
+
+// Sources of a submission, recorded in the audit log and the Applied hook.
+const (
+	SourceFile    = "file"
+	SourceAdmin   = "admin"
+	SourceEtcd    = "etcd"
+	SourceStartup = "startup"
+)
+
+// Target is the serving node. The Manager calls Apply with Submit's lock
+// held, so calls never overlap and versions only move forward.
+type Target interface {
+	// Version is the version of the snapshot being served, 0 for none.
+	// After a successful Apply it returns cfg.Version. It must be safe to
+	// call concurrently with the node's own work.
+	Version() int64
+	// Apply builds a snapshot from cfg and swaps it in atomically:
+	// requests in flight finish on the old snapshot. If it cannot build the
+	// snapshot it returns an error and changes nothing. cfg is valid and
+	// must not be modified.
+	Apply(cfg *config.Config) error
+}
+
+// Options configure a Manager. Only Target is required.
+type Options struct {
+	Target Target
+	// BaseDir is where relative paths inside configs resolve (config.Parse's
+	// baseDir). Empty: the working directory.
+	BaseDir string
+	// StateDir, when set, receives the last-good snapshot (raw YAML and
+	// version) after every apply; see LoadLastGood. Empty: no persistence.
+	StateDir string
+	// Audit receives one JSON line per change attempt. Nil: no audit log.
+	Audit io.Writer
+	// Now is the clock of audit entries. Nil: time.Now.
+	Now func() time.Time
+	// Applied, when set, is called after every successful apply (not after
+	// a no-op), with Submit's lock held and in version order. It must not
+	// call Submit.
+	Applied func(ev Applied)
+	// Logf receives operational messages (rejected configs, etcd outages,
+	// persistence failures). Nil: log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// Submission says where a config comes from.
+type Submission struct {
+	// Source is SourceFile, SourceAdmin, SourceEtcd or SourceStartup.
+	Source string
+	// Actor names who made the change (an admin token's ID, the etcd
+	// publisher); it is recorded in the audit log. Never a secret.
+	Actor string
+	// ExpectedVersion, when set, is a compare-and-swap guard: the
+	// submission is refused with ErrConflict unless it equals the served
+	// version.
+	ExpectedVersion *int64
+	// PublishedAt is when the source published the config (etcd meta),
+	// zero if unknown. It is passed on to the Applied hook.
+	PublishedAt time.Time
+	// Version is the version the source assigned to a config that declares
+	// none (the etcd meta version, a restored last-good version); 0 means
+	// "the declared version, else served+1". A config that declares a
+	// version different from a non-zero Version is rejected.
+	Version int64
+	// Name is the file name used in problems (the watched path, the etcd
+	// key). Empty: problems carry no file name, only lines.
+	Name string
+}
+
+// Outcome is what became of a submission; the audit log's "result".
+type Outcome string
+
+// The outcomes.
+const (
+	OutcomeApplied  Outcome = "applied"  // the new snapshot is served
+	OutcomeNoop     Outcome = "noop"     // same version, same bytes: nothing to do
+	OutcomeRejected Outcome = "rejected" // invalid config, or the node could not build it
+	OutcomeConflict Outcome = "conflict" // ExpectedVersion is not the served version
+	OutcomeStale    Outcome = "stale"    // version not above the served one
+)
+
+// Result reports a submission. It is filled on error too.
+type Result struct {
+	Outcome Outcome
+	// Version is the version served after the call; Previous the one
+	// served before. They are equal unless Outcome is OutcomeApplied.
+	Version, Previous int64
+	// Proposed is the version the submission would have had, 0 if it was
+	// refused before its version was known (a conflict, a parse error).
+	Proposed int64
+}
+
+// Applied describes a successful apply, for the Applied hook.
+type Applied struct {
+	Version     int64     // now served
+	From        int64     // served before (0: none)
+	Source      string    // Submission.Source
+	Actor       string    // Submission.Actor
+	PublishedAt time.Time // Submission.PublishedAt; zero if unknown
+}
+
+// Manager decides which snapshot a node serves next. It is safe for
+// concurrent use.
+type Manager struct {
+	opts Options
+
+	mu  sync.Mutex // serializes Submit (and so Apply)
+	cur atomic.Pointer[snapshot]
+}
+
+// snapshot is what the Manager last applied.
+type snapshot struct {
+	version int64
+	raw     []byte         // nil when unknown
+	cfg     *config.Config // nil when unknown
+}
+
+// New returns a Manager for opts.Target. It panics if Target is nil.
+func New(opts Options) *Manager {
+	if opts.Target == nil {
+		panic("control.New: Options.Target is nil")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logf == nil {
+		opts.Logf = log.Printf
+	}
+	m := &Manager{opts: opts}
+	m.cur.Store(&snapshot{version: opts.Target.Version()})
+	return m
+}
+
+// served returns the snapshot being served, for Submit (with m.mu held):
+// the one the Manager applied last or, if the node was changed behind its
+// back, just the node's version.
+func (m *Manager) served() *snapshot {
+	s := m.cur.Load()
+	if v := m.opts.Target.Version(); v != s.version {
+		return &snapshot{version: v}
+	}
+	return s
+}
+
+// Current returns the version the Manager last applied (before the first
+// apply: the Target's version at New) and its YAML as submitted (nil if
+// the Manager did not apply it). It does not wait for a Submit in progress.
+func (m *Manager) Current() (version int64, raw []byte) {
+	s := m.cur.Load()
+	return s.version, s.raw
+}
+
+// Submit validates the whole raw YAML (config.Parse: every problem at
+// once) and, if it is acceptable, applies it to the Target. The rules:
+//
+//   - ExpectedVersion set and not the served version: ErrConflict.
+//   - Invalid config: config.Problems listing every problem.
+//   - The version is the declared one, else Submission.Version, else
+//     served+1. Equal to the served version with identical bytes: a no-op
+//     success. Otherwise not above the served version: ErrStale.
+//   - Target.Apply fails: its error, wrapped.
+//
+// On any error the served snapshot keeps serving and nothing changes. On
+// success the snapshot is persisted to StateDir as last-good, and the
+// Applied hook runs. Every call (success, no-op or failure) writes one audit
+// entry.
+func (m *Manager) Submit(raw []byte, sub Submission) (Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	prev := m.served()
+	res := Result{Version: prev.version, Previous: prev.version}
+	ent := auditEntry{
+		Actor:       sub.Actor,
+		Source:      sub.Source,
+		FromVersion: prev.version,
+	}
+	if !sub.PublishedAt.IsZero() {
+		ent.PublishedAt = sub.PublishedAt.UTC().Format(time.RFC3339Nano)
+	}
+
+	if sub.ExpectedVersion != nil && *sub.ExpectedVersion != prev.version {
+		res.Outcome = OutcomeConflict
+		err := fmt.Errorf("%w: expected version %d, serving version %d", ErrConflict, *sub.ExpectedVersion, prev.version)
+		m.audit(ent, res.Outcome, err)
+		return res, err
+	}
+
+	cfg, outcome, err := m.check(raw, sub.Name, sub.Version, prev)
+	if cfg != nil {
+		res.Proposed = cfg.Version
+		ent.ToVersion = cfg.Version
+		ent.Diff = diffConfigs(prev.cfg, cfg)
+	}
+	res.Outcome = outcome
+	if err != nil || outcome == OutcomeNoop {
+		if outcome == OutcomeNoop {
+			ent.Diff = nil
+		}
+		m.audit(ent, outcome, err)
+		return res, err
+	}
+
+	if err := m.opts.Target.Apply(cfg); err != nil {
+		res.Outcome = OutcomeRejected
+		err = fmt.Errorf("applying version %d: %w", cfg.Version, err)
+		m.audit(ent, res.Outcome, err)
+		return res, err
+	}
+	next := &snapshot{version: cfg.Version, raw: bytes.Clone(raw), cfg: cfg}
+	m.cur.Store(next)
+	res.Version = next.version
+
+	if m.opts.StateDir != "" {
+		if err := writeLastGood(m.opts.StateDir, next.version, next.raw, sub.Source, m.opts.Now()); err != nil {
+			m.opts.Logf("control: version %d is served but could not be saved as last-good: %v", next.version, err)
+		}
+	}
+	m.audit(ent, OutcomeApplied, nil)
+	if m.opts.Applied != nil {
+		m.opts.Applied(Applied{
+			Version:     next.version,
+			From:        prev.version,
+			Source:      sub.Source,
+			Actor:       sub.Actor,
+			PublishedAt: sub.PublishedAt,
+		})
+	}
+	return res, nil
+}
+
+// Validate is a dry run of Submit without ExpectedVersion: it returns
+// config.Problems listing every problem, an error wrapping ErrStale if the
+// config's version is not above the served one, or nil if Submit would
+// accept it (as a change or as a no-op). It changes nothing and writes no
+// audit entry.
+func (m *Manager) Validate(raw []byte) error {
+	_, _, err := m.check(raw, "", 0, m.cur.Load())
+	return err
+}
+
+// check parses raw and applies the version rules against prev. It returns
+// the config (with its final Version) whenever it could be parsed.
+func (m *Manager) check(raw []byte, name string, assigned int64, prev *snapshot) (*config.Config, Outcome, error) {
+	c, err := config.Parse(raw, name, m.opts.BaseDir)
+	if err != nil {
+		return nil, OutcomeRejected, err
+	}
+	declared := c.Version
+	if declared != 0 && assigned != 0 && declared != assigned {
+		return c, OutcomeRejected, config.Problems{{
+			File: name,
+			Path: "version",
+			Msg:  fmt.Sprintf("the config declares version %d but its source assigns version %d", declared, assigned),
+		}}
+	}
+	v := declared
+	if v == 0 {
+		v = assigned
+	}
+	if v == 0 {
+		v = prev.version + 1
+	}
+	c.Version = v
+	if v == prev.version && prev.raw != nil && bytes.Equal(raw, prev.raw) {
+		return c, OutcomeNoop, nil
+	}
+	if v <= prev.version {
+		return c, OutcomeStale, fmt.Errorf("%w: version %d is not above the served version %d", ErrStale, v, prev.version)
+	}
+	return c, OutcomeApplied, nil
+}
+
+// reject audits a submission refused before Submit could see it (a
+// malformed etcd meta record).
+func (m *Manager) reject(sub Submission, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.served().version
+	m.audit(auditEntry{Actor: sub.Actor, Source: sub.Source, FromVersion: v}, OutcomeRejected, err)
+}
