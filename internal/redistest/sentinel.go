@@ -32,7 +32,10 @@ type Sentinel struct {
 // it as SentinelMaster with quorum 1, down-after-milliseconds 500 and
 // failover-timeout 3000 (`redis-server <conf> --sentinel`), and returns once
 // the replica is in sync and the sentinel lists it as a healthy replica (so a
-// failover can promote it). Everything is killed when the test ends. Without
+// failover can promote it). Replication is asynchronous (and a replica's
+// first writes may wait up to a second for its first ACK): a test that needs
+// a write on the replica before KillMaster polls the replica for it.
+// Everything is killed when the test ends. Without
 // redis-server or redis-cli the test is skipped, or fails under
 // GATELAB_REQUIRE_REDIS=1.
 func StartSentinel(t testing.TB) *Sentinel {

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -57,8 +58,15 @@ func TestStartSentinel(t *testing.T) {
 	if _, err := command(data[0], time.Second, "SET", "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := command(data[0], 5*time.Second, "WAIT", "1", "5000"); err != nil || n != int64(1) {
-		t.Fatalf("WAIT: %v, %v", n, err)
+	// Replicated before the kill (WAIT would need the SET's connection).
+	err := poll(5*time.Second, func() error {
+		if v, err := commandString(data[1], time.Second, "GET", "k"); err != nil || v != "v" {
+			return fmt.Errorf("GET k on the replica: %q, %v", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	began := time.Now()
 	if old := s.KillMaster(); old != data[0] {
