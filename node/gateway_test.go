@@ -748,7 +748,7 @@ func TestReloadKeepsCounters(t *testing.T) {
 		}
 	}
 	cfg := testConfig(t, ups)
-	if err := g.n.Reload(cfg); err != nil {
+	if err := g.n.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if v := g.n.Gateway.Snapshot().Version; v != 2 {
@@ -760,7 +760,7 @@ func TestReloadKeepsCounters(t *testing.T) {
 	}
 	// A stale version is refused and the served one stays.
 	cfg.Version = 1
-	if err := g.n.Reload(cfg); err == nil {
+	if err := g.n.Apply(cfg); err == nil {
 		t.Error("stale version accepted")
 	}
 	if v := g.n.Gateway.Snapshot().Version; v != 2 {

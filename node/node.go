@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
@@ -47,11 +48,16 @@ type Node struct {
 	server    engines.Server
 	limiter   engines.Limiter
 	admin     *http.Server
+	adminMux  *http.ServeMux
 	traffic   net.Listener
 	adminLn   net.Listener
 	log       *observe.AccessLog
 	logCloser io.Closer
 	served    chan error
+
+	// drainReq is closed once when POST /drain asks the node to drain.
+	drainReq  chan struct{}
+	drainOnce sync.Once
 }
 
 // Start builds and starts a node. cfg must be validated (config.Load does).
@@ -76,7 +82,7 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s limiter: %w", eng.Limiter, err)
 	}
-	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2)}
+	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2), drainReq: make(chan struct{})}
 
 	instance := opts.Instance
 	if instance == "" {
@@ -205,8 +211,25 @@ func openLog(output string) (io.Writer, io.Closer, error) {
 	return f, f, nil
 }
 
+// HandleAdmin adds a handler to the admin listener (the control plane's
+// API); safe while the node serves.
+func (n *Node) HandleAdmin(pattern string, h http.Handler) { n.adminMux.Handle(pattern, h) }
+
+// Version is the served snapshot's version (control.Target).
+func (n *Node) Version() int64 {
+	if s := n.Gateway.Snapshot(); s != nil {
+		return s.Version
+	}
+	return 0
+}
+
+// Apply serves cfg (validated) as the next snapshot, atomically
+// (control.Target); on error the current one keeps serving.
+func (n *Node) Apply(cfg *config.Config) error { return n.Gateway.Apply(cfg, cfg.Version) }
+
 func (n *Node) adminHandler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
+	n.adminMux = mux
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -222,14 +245,51 @@ func (n *Node) adminHandler(withPprof bool) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		s := n.Gateway.Snapshot()
-		if s == nil {
+		healthy, total := n.Gateway.HealthyBackends()
+		switch {
+		case s == nil:
 			w.WriteHeader(http.StatusServiceUnavailable)
 			io.WriteString(w, `{"status":"no config"}`)
 			return
+		case n.Gateway.Draining():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"draining"}`)
+			return
+		case total > 0 && healthy == 0:
+			// Ready means able to serve: with backends configured, at least
+			// one of them must have an instance in rotation.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `{"status":"no healthy backend","config_version":%d,"backends":%d}`, s.Version, total)
+			return
 		}
-		fmt.Fprintf(w, `{"status":"ready","config_version":%d}`, s.Version)
+		fmt.Fprintf(w, `{"status":"ready","config_version":%d,"healthy_backends":%d,"backends":%d}`, s.Version, healthy, total)
 	})
 	return mux
+}
+
+// RequestDrain asks whoever runs the node (gatelab serve) to drain it, as
+// SIGTERM does. It returns at once; DrainRequested is closed.
+func (n *Node) RequestDrain() { n.drainOnce.Do(func() { close(n.drainReq) }) }
+
+// DrainRequested is closed when RequestDrain was called (POST /drain).
+func (n *Node) DrainRequested() <-chan struct{} { return n.drainReq }
+
+// Drain takes the node out of service gracefully: /readyz answers 503 and
+// every response asks its client to close the connection at once; after
+// delay (time for load balancers polling /readyz to stop sending) the
+// listeners stop accepting and in-flight requests finish until ctx ends;
+// then the node shuts down (Shutdown).
+func (n *Node) Drain(ctx context.Context, delay time.Duration) error {
+	n.Gateway.SetDraining()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	return n.Shutdown(ctx)
 }
 
 // Addr is the traffic listener's address.
@@ -238,9 +298,6 @@ func (n *Node) Addr() string { return n.traffic.Addr().String() }
 // AdminAddr is the admin listener's address.
 func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }
 
-// Reload validates nothing itself: cfg must be validated. It applies cfg as
-// the next snapshot; on error the current one keeps serving.
-func (n *Node) Reload(cfg *config.Config) error { return n.Gateway.Apply(cfg, cfg.Version) }
 
 // Shutdown drains the traffic listener (in-flight requests finish until ctx
 // ends), stops the admin listener, flushes the access log and releases the

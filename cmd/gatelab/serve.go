@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/node"
 )
 
@@ -33,15 +32,26 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "", "traffic address (overrides listen.traffic, default 127.0.0.1:8080)")
 	admin := fs.String("admin", "", "admin/metrics address (overrides listen.admin, default 127.0.0.1:9090)")
 	withPprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
-	drain := fs.Duration("drain", 30*time.Second, "how long to let in-flight requests finish on SIGTERM/SIGINT")
+	drain := fs.Duration("drain", 30*time.Second, "drain timeout: how long in-flight requests may take to finish on SIGTERM/SIGINT or POST /drain")
+	drainDelay := fs.Duration("drain-delay", 0, "on drain, keep serving this long with /readyz answering 503 (and Connection: close) before the listeners close, so load balancers stop sending first")
+	watch := fs.Bool("watch", true, "apply the config file when it is saved (file source)")
+	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated: the config source (watch PREFIX/config); the file is then only a bootstrap")
+	etcdPrefix := fs.String("etcd-prefix", "/gatelab", "etcd key prefix")
+	stateDir := fs.String("state-dir", "", "directory that keeps the last good config snapshot, served after a restart when the source is unreachable or invalid")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	src := node.Sources{File: *cfgPath, Watch: *watch, EtcdPrefix: *etcdPrefix, StateDir: *stateDir}
+	if *etcd != "" {
+		src.Etcd = strings.Split(*etcd, ",")
+	}
+	st, err := node.LoadStartup(src, logf)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitCode(1)
 	}
+	cfg := st.Config
 	var peers []string
 	if *crdtPeers != "" {
 		peers = strings.Split(*crdtPeers, ",")
@@ -51,32 +61,44 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "gatelab serving on http://%s (admin http://%s) engines server=%s router=%s limiter=%s config version %d\n",
-		n.Addr(), n.AdminAddr(), n.Engines.Server, n.Engines.Router, n.Engines.Limiter, n.Gateway.Snapshot().Version)
+	ctl, err := n.StartControl(st, src, logf)
+	if err != nil {
+		n.Shutdown(context.Background())
+		return err
+	}
+	defer ctl.Stop()
+	fmt.Fprintf(stderr, "gatelab serving on http://%s (admin http://%s) engines server=%s router=%s limiter=%s config version %d from %s\n",
+		n.Addr(), n.AdminAddr(), n.Engines.Server, n.Engines.Router, n.Engines.Limiter, n.Version(), st.From)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			// Reload: validate the whole file first; on any problem the
-			// current snapshot keeps serving and every problem is printed.
-			next, err := config.Load(*cfgPath)
-			if err == nil {
-				err = n.Reload(next)
-			}
-			if err != nil {
-				fmt.Fprintf(stderr, "reload rejected, still serving version %d:\n%v\n", n.Gateway.Snapshot().Version, err)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				// Reload the file: validated whole first; on any problem the
+				// current snapshot keeps serving and every problem is printed.
+				res, err := ctl.SubmitFile(*cfgPath)
+				if err != nil {
+					fmt.Fprintf(stderr, "reload rejected, still serving version %d:\n%v\n", n.Version(), err)
+					continue
+				}
+				fmt.Fprintf(stderr, "reload %s: serving config version %d\n", res.Outcome, n.Version())
 				continue
 			}
-			fmt.Fprintf(stderr, "reloaded: serving config version %d\n", n.Gateway.Snapshot().Version)
-			continue
+			fmt.Fprintf(stderr, "%s: draining (delay %s, timeout %s)\n", sig, *drainDelay, *drain)
+		case <-n.DrainRequested():
+			fmt.Fprintf(stderr, "POST /drain: draining (delay %s, timeout %s)\n", *drainDelay, *drain)
 		}
-		fmt.Fprintf(stderr, "%s: draining (up to %s)\n", sig, *drain)
-		ctx, cancel := context.WithTimeout(context.Background(), *drain)
-		err := n.Shutdown(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), *drainDelay+*drain)
+		err := n.Drain(ctx, *drainDelay)
 		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "drain: %v\n", err)
+		} else {
+			fmt.Fprintln(stderr, "drained")
+		}
 		return err
 	}
-	return nil
 }

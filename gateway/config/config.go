@@ -207,8 +207,8 @@ type HealthCheck struct {
 // CircuitBreaker is a backend's breaker. Defaults are the design chapter's:
 // open when more than half of at least 20 requests in the last 30 s failed;
 // after 30 s let one probe through; close after 2 probe successes in a row;
-// then ramp traffic 10% -> 25% -> 50% -> 100% (30 s a step, two minutes in
-// all) so a recovering backend is not hit by the whole retry storm.
+// then ramp traffic 10% -> 25% -> 50% (40 s each) -> 100%, two minutes in
+// all, so a recovering backend is not hit by the whole retry storm.
 type CircuitBreaker struct {
 	Disabled       bool          `yaml:"disabled"`
 	Window         time.Duration `yaml:"window"`          // default 30s
@@ -217,7 +217,7 @@ type CircuitBreaker struct {
 	OpenFor        time.Duration `yaml:"open_for"`        // default 30s
 	ProbeSuccesses int           `yaml:"probe_successes"` // default 2
 	RampSteps      []int         `yaml:"ramp_steps"`      // percent, default [10, 25, 50, 100]
-	RampStep       time.Duration `yaml:"ramp_step"`       // default 30s
+	RampStep       time.Duration `yaml:"ramp_step"`       // time at each step below 100%, default 40s
 }
 
 // Shedding is per-node load shedding by route priority. The pressure signal

@@ -54,7 +54,7 @@ const (
 	DefaultBreakerFailureRatio = 0.5
 	DefaultBreakerOpenFor      = 30 * time.Second
 	DefaultBreakerProbes       = 2
-	DefaultBreakerRampStep     = 30 * time.Second
+	DefaultBreakerRampStep     = 40 * time.Second
 )
 
 // Balancing policies (backends[].balance).
@@ -102,7 +102,7 @@ func DefaultBreakerRamp() []int { return []int{10, 25, 50, 100} }
 //	backends[].circuit_breaker     window 30s, min_requests 20,
 //	                               failure_ratio 0.5, open_for 30s,
 //	                               probe_successes 2, ramp_steps
-//	                               [10,25,50,100], ramp_step 30s
+//	                               [10,25,50,100], ramp_step 40s
 //	routes[].auth                  jwt
 //	routes[].rate_limit_fail_mode  open
 //	routes[].timeout_ms            10000

@@ -25,15 +25,16 @@ func (m *Manager) Handler() http.Handler {
 	mux.HandleFunc("GET /config", m.getConfig)
 	mux.HandleFunc("PUT /config", m.putConfig)
 	mux.HandleFunc("POST /config/validate", m.validateConfig)
-	return m.authenticate(mux)
+	return m.Authenticate(mux)
 }
 
 type actorKey struct{}
 
-// authenticate lets a request through when its bearer token's SHA-256
+// Authenticate lets a request through when its bearer token's SHA-256
 // matches one of the served config's admin.tokens, and puts the token's ID
-// in the request context. The token is never logged or echoed.
-func (m *Manager) authenticate(next http.Handler) http.Handler {
+// in the request context (Actor reads it). The token is never logged or
+// echoed. The node wraps its other admin endpoints (POST /drain) with it.
+func (m *Manager) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var tokens []adminToken
 		if c := m.cur.Load().cfg; c != nil {
@@ -69,6 +70,12 @@ func (m *Manager) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 	})
+}
+
+// Actor is the admin token ID Authenticate found for the request ("" none).
+func Actor(r *http.Request) string {
+	a, _ := r.Context().Value(actorKey{}).(string)
+	return a
 }
 
 type adminToken struct {

@@ -156,6 +156,23 @@ func New(opts Options) *Manager {
 	return m
 }
 
+// Adopt tells the Manager what the Target already serves when it was
+// started from cfg (parsed from raw, cfg.Version the version it serves)
+// without a Submit: the startup config. Later submissions are checked
+// against it (an identical one is a no-op), the admin API authenticates
+// with its tokens, and it is saved as last-good when StateDir is set.
+func (m *Manager) Adopt(raw []byte, cfg *config.Config, source string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := &snapshot{version: cfg.Version, raw: bytes.Clone(raw), cfg: cfg}
+	m.cur.Store(next)
+	if m.opts.StateDir != "" {
+		if err := writeLastGood(m.opts.StateDir, next.version, next.raw, source, m.opts.Now()); err != nil {
+			m.opts.Logf("control: version %d is served but could not be saved as last-good: %v", next.version, err)
+		}
+	}
+}
+
 // served returns the snapshot being served, for Submit (with m.mu held):
 // the one the Manager applied last or, if the node was changed behind its
 // back, just the node's version.

@@ -53,6 +53,39 @@ func parseMeta(key string, b []byte) (etcdMeta, error) {
 	return m, nil
 }
 
+// ErrNoConfig is returned by Fetch when the prefix holds no config yet.
+var ErrNoConfig = errors.New("no config published")
+
+// Fetch reads the config published under prefix and its meta record, at
+// one revision: for a node starting up before it watches.
+func Fetch(ctx context.Context, cli *clientv3.Client, prefix string) (raw []byte, version int64, publishedAt time.Time, err error) {
+	keys := keysOf(prefix)
+	resp, err := cli.Get(ctx, keys.dir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, time.Time{}, fmt.Errorf("etcd: reading %s: %w", keys.dir, err)
+	}
+	var metaRaw []byte
+	for _, kv := range resp.Kvs {
+		switch string(kv.Key) {
+		case keys.config:
+			raw = kv.Value
+		case keys.meta:
+			metaRaw = kv.Value
+		}
+	}
+	if raw == nil {
+		return nil, 0, time.Time{}, fmt.Errorf("etcd: %s: %w", keys.config, ErrNoConfig)
+	}
+	if metaRaw != nil {
+		meta, err := parseMeta(keys.meta, metaRaw)
+		if err != nil {
+			return nil, 0, time.Time{}, err
+		}
+		version, publishedAt = meta.Version, meta.PublishedAt
+	}
+	return raw, version, publishedAt, nil
+}
+
 // Publish writes raw as the config under prefix (P/config) with its meta
 // record (P/meta) in one etcd transaction, provided the version stored in
 // P/meta is still expectedVersion (0: P/meta must not exist). The version

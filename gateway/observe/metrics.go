@@ -169,6 +169,13 @@ type Metrics struct {
 	logWritten prometheus.Counter
 	inFlight   prometheus.Gauge
 
+	instanceHealthy *prometheus.GaugeVec
+	healthChanges   *prometheus.CounterVec
+	breakerState    *prometheus.GaugeVec
+	breakerChanges  *prometheus.CounterVec
+	propagation     *prometheus.HistogramVec
+	configApplied   *prometheus.CounterVec
+
 	mu     sync.Mutex
 	routes map[string]*RouteMetrics
 	tiers  map[string]*TierMetrics
@@ -241,7 +248,34 @@ func NewMetrics() *Metrics {
 		Help: "Requests currently being handled by the gateway.",
 	})
 
+	m.instanceHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatelab_backend_instance_healthy",
+		Help: "1 when the backend instance is in rotation (active and passive health), 0 when it is out.",
+	}, []string{"backend", "instance"})
+	m.healthChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_backend_health_changes_total",
+		Help: "Instances leaving (to=out) or rejoining (to=in) the rotation, by backend.",
+	}, []string{"backend", "to"})
+	m.breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatelab_circuit_breaker_state",
+		Help: "Circuit breaker state per backend: 0 closed, 1 open, 2 half_open, 3 ramping.",
+	}, []string{"backend"})
+	m.breakerChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_circuit_breaker_transitions_total",
+		Help: "Circuit breaker transitions by backend and new state.",
+	}, []string{"backend", "state"})
+	m.propagation = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_config_propagation_seconds",
+		Help:    "Time from a config change being accepted by its source (published to etcd, saved file, admin PUT) to this node serving it, by source.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"source"})
+	m.configApplied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_config_applied_total",
+		Help: "Config snapshots applied by the control plane, by source (file, admin, etcd, startup). Refusals are in the audit log and gatelab_config_reloads_total.",
+	}, []string{"source"})
+
 	m.reg.MustRegister(
+		m.instanceHealthy, m.healthChanges, m.breakerState, m.breakerChanges, m.propagation, m.configApplied,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.duration, m.upstream, m.overhead, m.rejections, m.rlDecision, m.rlLatency,
@@ -288,6 +322,46 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 		m.configReloads.WithLabelValues("success").Inc()
 	} else {
 		m.configReloads.WithLabelValues("failure").Inc()
+	}
+}
+
+// InstanceHealth records an instance entering (healthy) or leaving the
+// rotation.
+func (m *Metrics) InstanceHealth(backend, instance string, healthy bool) {
+	v, to := 0.0, "out"
+	if healthy {
+		v, to = 1, "in"
+	}
+	m.instanceHealthy.WithLabelValues(backend, instance).Set(v)
+	m.healthChanges.WithLabelValues(backend, to).Inc()
+}
+
+// InstanceKnown publishes an instance's current health without counting a
+// change (at config load).
+func (m *Metrics) InstanceKnown(backend, instance string, healthy bool) {
+	v := 0.0
+	if healthy {
+		v = 1
+	}
+	m.instanceHealthy.WithLabelValues(backend, instance).Set(v)
+}
+
+// BreakerState records a breaker transition; code is the numeric state
+// (0 closed, 1 open, 2 half_open, 3 ramping) and name its label.
+func (m *Metrics) BreakerState(backend string, code int, name string, transition bool) {
+	m.breakerState.WithLabelValues(backend).Set(float64(code))
+	if transition {
+		m.breakerChanges.WithLabelValues(backend, name).Inc()
+	}
+}
+
+// ConfigApplied counts one snapshot applied from source; propagation is the
+// time from the source accepting the change to this node serving it
+// (negative when unknown: not observed).
+func (m *Metrics) ConfigApplied(source string, propagation time.Duration) {
+	m.configApplied.WithLabelValues(source).Inc()
+	if propagation >= 0 {
+		m.propagation.WithLabelValues(source).Observe(propagation.Seconds())
 	}
 }
 

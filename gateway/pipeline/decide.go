@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatelab/gatelab/gateway/auth"
 	"github.com/gatelab/gatelab/gateway/observe"
+	"github.com/gatelab/gatelab/gateway/resilience"
 )
 
 // Request is the read-only view of an incoming request that decide needs.
@@ -70,6 +71,12 @@ type Decision struct {
 
 	Target       *Instance
 	UpstreamPath string // path to send upstream (prefix stripped)
+	// acquired is the backend Target was acquired from (nil: none); Release
+	// hands it back with result, which Record sets from the outcome.
+	acquired *resilience.Backend
+	ticket   resilience.Ticket
+	result   resilience.Result
+	endAt    time.Time // Outcome.End, set by Record
 
 	Identity    auth.Identity
 	HasIdentity bool
@@ -229,13 +236,22 @@ func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 		d.body = append(d.body[:0], `{"status":"ok"}`...)
 		return
 	}
-	inst := r.Backend.Pick()
-	if inst == nil {
-		d.RetryAfter = 1
-		g.reject(d, 503, CodeNoBackend, observe.ReasonUpstreamUnavailable)
+	// Breaker admission, bulkhead and balancing: a backend that cannot take
+	// the request answers 503 at once, never after a wait.
+	inst, ticket, rej := r.Backend.R.Acquire()
+	if rej.Rejected() {
+		d.RetryAfter = ceilSeconds(rej.RetryAfter)
+		switch rej.Reason {
+		case resilience.CircuitOpen:
+			g.reject(d, 503, CodeCircuitOpen, observe.ReasonCircuitOpen)
+		case resilience.BulkheadFull:
+			g.reject(d, 503, CodeBackendBusy, observe.ReasonBulkheadFull)
+		default:
+			g.reject(d, 503, CodeNoBackend, observe.ReasonUpstreamUnavailable)
+		}
 		return
 	}
-	d.Target = inst
+	d.Target, d.ticket, d.acquired, d.result = inst, ticket, r.Backend.R, resilience.Neutral
 	d.UpstreamPath = stripPrefix(path, r.StripPrefix)
 }
 
@@ -377,6 +393,24 @@ func UpstreamErrorType(err error, timeout, tooLarge bool) string {
 		return "connection_refused"
 	}
 	return "upstream_error"
+}
+
+// backendResult classifies a forwarded request's outcome for the backend's
+// breaker and passive health: transport failures, timeouts and 5xx answers
+// are the backend's failures; a body over the limit, a full local pool or
+// a broken copy to the client are nobody's verdict on the backend.
+func backendResult(o *Outcome) resilience.Result {
+	switch o.Error {
+	case "":
+	case "upstream_timeout", "connection_refused", "upstream_error":
+		return resilience.Failure
+	default:
+		return resilience.Neutral
+	}
+	if o.Status >= 500 {
+		return resilience.Failure
+	}
+	return resilience.Success
 }
 
 // stripPrefix removes a segment prefix; the result always starts with '/'.

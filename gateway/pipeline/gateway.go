@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/gateway/observe"
+	"github.com/gatelab/gatelab/gateway/resilience"
 )
 
 // Options are a Gateway's dependencies.
@@ -43,6 +45,9 @@ type Gateway struct {
 	// this node between their start and their answer. It is the load
 	// shedding pressure signal.
 	inFlight      atomic.Int64
+	draining      atomic.Bool
+	hooks         resilience.Hooks
+	probeClient   *http.Client
 	inFlightGauge interface {
 		Inc()
 		Dec()
@@ -78,6 +83,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.now = time.Now
 	}
 	g.noRoute = g.metrics.ForRoute(observe.UnmatchedRoute)
+	m := g.metrics
+	g.hooks = resilience.Hooks{
+		InstanceHealth: func(backend, url string, healthy bool, _ string) { m.InstanceHealth(backend, url, healthy) },
+		BreakerState:   func(backend string, s resilience.State) { m.BreakerState(backend, int(s), s.String(), true) },
+	}
+	// Health probes get their own client: no keep-alive pool shared with
+	// traffic, per-probe timeouts from each backend's settings.
+	g.probeClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute, DisableCompression: true}}
 	g.inFlightGauge = g.metrics.InFlight()
 	g.pool.New = func() any {
 		return &Decision{keyBuf: make([]byte, 0, 128), body: make([]byte, 0, 256), hbuf: make([]byte, 0, 512)}
@@ -106,7 +119,7 @@ func (g *Gateway) Apply(cfg *config.Config, version int64) error {
 	} else if version == 0 {
 		version = 1
 	}
-	s, err := Build(cfg, version, BuildOptions{RouterFactory: g.routerFactory, Metrics: g.metrics, Now: g.now, Previous: prev})
+	s, err := Build(cfg, version, BuildOptions{RouterFactory: g.routerFactory, Metrics: g.metrics, Now: g.now, Previous: prev, Hooks: g.hooks})
 	if err != nil {
 		g.metrics.ConfigReloaded(false)
 		return err
@@ -114,11 +127,15 @@ func (g *Gateway) Apply(cfg *config.Config, version int64) error {
 	g.snap.Store(s)
 	g.metrics.ConfigReloaded(true)
 	g.metrics.SetConfigVersion(version)
-	// The previous snapshot's background work (JWKS refresh) stops; requests
-	// still running on it only read what is already loaded.
+	// The previous snapshot's background work (JWKS refresh, health probes)
+	// stops; requests still running on it only read what is already loaded.
+	// The new snapshot's probes start after the old ones stopped, so the
+	// instances' shared health state has one prober at a time.
 	if prev != nil {
 		prev.close()
 	}
+	g.publishHealth(s)
+	s.start(g.probeClient)
 	return nil
 }
 
@@ -148,15 +165,58 @@ func (g *Gateway) Acquire(start time.Time) *Decision {
 
 // Release returns a Decision to the pool. Nothing of it may be used after.
 func (g *Gateway) Release(d *Decision) {
+	if d.acquired != nil {
+		if d.endAt.IsZero() {
+			d.acquired.Release(d.Target, d.ticket, d.result)
+		} else {
+			// The engine's end-of-response time saves a clock read.
+			d.acquired.ReleaseAt(d.Target, d.ticket, d.result, d.endAt)
+		}
+	}
 	g.inFlight.Add(-1)
 	g.inFlightGauge.Dec()
 	d.reset()
 	g.pool.Put(d)
 }
 
+// publishHealth sets the health and breaker gauges to a new snapshot's
+// state (backends and instances added by a reload start at their current
+// values, not absent).
+func (g *Gateway) publishHealth(s *Snapshot) {
+	for name, b := range s.Backends {
+		for _, in := range b.R.Instances() {
+			g.metrics.InstanceKnown(name, in.URL, in.Healthy())
+		}
+		st := b.R.State()
+		g.metrics.BreakerState(name, int(st), st.String(), false)
+	}
+}
+
+// HealthyBackends reports how many of the served snapshot's backends have at
+// least one instance in rotation, and how many backends there are.
+func (g *Gateway) HealthyBackends() (healthy, total int) {
+	s := g.snap.Load()
+	if s == nil {
+		return 0, 0
+	}
+	for _, b := range s.Backends {
+		if b.R.Healthy() > 0 {
+			healthy++
+		}
+	}
+	return healthy, len(s.Backends)
+}
+
 // InFlight is the number of requests on this node between Acquire and
 // Release.
 func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }
+
+// SetDraining marks the node as draining: responses carry Connection: close
+// from now on.
+func (g *Gateway) SetDraining() { g.draining.Store(true) }
+
+// Draining reports whether SetDraining was called.
+func (g *Gateway) Draining() bool { return g.draining.Load() }
 
 // Now is the gateway clock.
 func (g *Gateway) Now() time.Time { return g.now() }
@@ -244,6 +304,12 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 		}
 	}
 	d.hbuf = b
+	if g.draining.Load() {
+		// Draining: every response asks the client to close its
+		// connection, so keep-alive clients move to other nodes before the
+		// listener closes.
+		d.add("Connection", "close")
+	}
 	return d.hdrs[:d.nh]
 }
 
@@ -268,6 +334,9 @@ type Outcome struct {
 // Record updates metrics and writes the access-log entry. It never blocks:
 // the access log drops (and counts) when its buffer is full.
 func (g *Gateway) Record(d *Decision, req *Request, o *Outcome) {
+	if d.acquired != nil {
+		d.result, d.endAt = backendResult(o), o.End
+	}
 	total := o.End.Sub(d.Start)
 	rm := g.noRoute
 	routeID := ""

@@ -3,15 +3,15 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/auth"
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/gateway/observe"
+	"github.com/gatelab/gatelab/gateway/resilience"
 )
 
 // AuthKind is how a route authenticates callers.
@@ -93,42 +93,28 @@ type CORSPolicy struct {
 	AllowCredentials bool
 }
 
-// Backend is a named upstream with its instances.
+// Backend is a named upstream. Its resilience state (instances' health,
+// balancer, circuit breaker, bulkhead) lives in R and carries over reloads:
+// a new snapshot's backend of the same name continues where the old one was.
 type Backend struct {
-	Name      string
-	Instances []*Instance
-	// wheel lists instances repeated by weight; next indexes it round-robin.
-	wheel []*Instance
-	next  atomic.Uint64
+	Name string
+	R    *resilience.Backend
 }
 
-// Instance is one address of a backend.
-type Instance struct {
-	Backend string
-	URL     string // as configured
-	Scheme  string // http | https
-	Host    string // host:port, used as the pool key and Host header
-	Weight  int
-}
-
-// Pick returns the next instance by weighted round-robin, or nil when the
-// backend has none.
-func (b *Backend) Pick() *Instance {
-	if len(b.wheel) == 0 {
-		return nil
-	}
-	n := b.next.Add(1) - 1
-	return b.wheel[n%uint64(len(b.wheel))]
-}
+// Instance is one address of a backend (Scheme, Host, URL, Weight), as the
+// engines forward to it.
+type Instance = resilience.Instance
 
 // BuildOptions are the dependencies a snapshot is compiled with.
 type BuildOptions struct {
 	RouterFactory RouterFactory
 	Metrics       *observe.Metrics
 	Now           func() time.Time
-	// Previous is the snapshot being replaced, if any, so backends keep their
-	// round-robin position (nothing else is carried over).
+	// Previous is the snapshot being replaced, if any: backends keep their
+	// health, breaker, in-flight counts and round-robin position.
 	Previous *Snapshot
+	// Hooks report health and breaker transitions (metrics).
+	Hooks resilience.Hooks
 }
 
 // Build compiles a validated config into a Snapshot. It returns an error if a
@@ -152,23 +138,17 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 		s.ForwardedProto = "http"
 	}
 	for _, bc := range cfg.Backends {
-		b := &Backend{Name: bc.Name}
-		for _, ic := range bc.Instances {
-			u, err := url.Parse(ic.URL)
-			if err != nil {
-				return nil, fmt.Errorf("build snapshot: backend %s: %w", bc.Name, err)
-			}
-			inst := &Instance{Backend: bc.Name, URL: ic.URL, Scheme: u.Scheme, Host: u.Host, Weight: ic.Weight}
-			b.Instances = append(b.Instances, inst)
-			w := ic.Weight
-			if w <= 0 {
-				w = 1
-			}
-			for range w {
-				b.wheel = append(b.wheel, inst)
+		var prev *resilience.Backend
+		if opts.Previous != nil {
+			if ob := opts.Previous.Backends[bc.Name]; ob != nil {
+				prev = ob.R
 			}
 		}
-		s.Backends[bc.Name] = b
+		rb, err := resilience.NewBackend(bc.Name, resilience.SettingsFrom(bc), resilience.InstancesFrom(bc), prev, now, opts.Hooks)
+		if err != nil {
+			return nil, fmt.Errorf("build snapshot: %w", err)
+		}
+		s.Backends[bc.Name] = &Backend{Name: bc.Name, R: rb}
 	}
 
 	tiers := make(map[string]*Tier, len(cfg.RateLimit.Tiers))
@@ -232,21 +212,22 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 		return nil, fmt.Errorf("build snapshot: router: %w", err)
 	}
 	s.Router = router
-	// Keep round-robin positions across reloads so a reload under load does
-	// not send a burst to every backend's first instance.
-	if opts.Previous != nil {
-		for name, b := range s.Backends {
-			if old, ok := opts.Previous.Backends[name]; ok {
-				b.next.Store(old.next.Load())
-			}
-		}
-	}
 	return s, nil
 }
 
-// close releases background resources (JWKS refresh) of a snapshot that is
-// no longer served or failed to build.
+// start begins the snapshot's background work: active health probes.
+func (s *Snapshot) start(client *http.Client) {
+	for _, b := range s.Backends {
+		b.R.Start(client)
+	}
+}
+
+// close releases background resources (health probes, JWKS refresh) of a
+// snapshot that is no longer served or failed to build.
 func (s *Snapshot) close() {
+	for _, b := range s.Backends {
+		b.R.Stop()
+	}
 	if s.JWT != nil {
 		s.JWT.Close()
 	}

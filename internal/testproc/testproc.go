@@ -449,3 +449,8 @@ func servingAddrs(out string) (traffic, admin string) {
 	}
 	return traffic, admin
 }
+
+// Signal sends sig to the process: syscall.SIGSTOP freezes it (a hung
+// backend: connections are accepted by the kernel, nothing answers),
+// syscall.SIGCONT resumes it.
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
