@@ -174,11 +174,13 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 		Audit:    auditW,
 		Logf:     logf,
 		Applied: func(ev control.Applied) {
-			prop := time.Duration(-1)
+			prop, note := time.Duration(-1), ""
 			if !ev.PublishedAt.IsZero() {
 				prop = max(time.Since(ev.PublishedAt), 0)
+				note = fmt.Sprintf(", propagation %dus", prop.Microseconds())
 			}
 			metrics.ConfigApplied(ev.Source, prop)
+			logf("config: serving version %d from %s (was %d)%s", ev.Version, ev.Source, ev.From, note)
 		},
 	})
 	m.Adopt(st.Raw, st.Config, st.From)

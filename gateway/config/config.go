@@ -90,6 +90,10 @@ type Gateway struct {
 	// ForwardedProto is the X-Forwarded-Proto value sent upstream when the
 	// traffic listener is plain HTTP behind a TLS terminator. Default "http".
 	ForwardedProto string `yaml:"forwarded_proto"`
+	// ExposeConfigVersion adds X-Gatelab-Config-Version (the snapshot a
+	// request was decided on) to every response: for labs and canaries
+	// checking propagation; off by default. The access log always has it.
+	ExposeConfigVersion bool `yaml:"expose_config_version"`
 }
 
 // AccessLog configures the asynchronous JSON access log.

@@ -40,6 +40,7 @@ import (
 //	backend_service      BackendService
 //	backend_instance     BackendInstance
 //	route_id             RouteID
+//	config_version       ConfigVersion (number): the snapshot the request was decided on
 //	total_latency_ms     TotalLatency, milliseconds with 3 decimals
 //	gateway_overhead_ms  TotalLatency - UpstreamLatency (never negative), ms with 3 decimals
 //	upstream_latency_ms  UpstreamLatency, ms with 3 decimals
@@ -68,6 +69,7 @@ type Entry struct {
 	BackendService     string
 	BackendInstance    string
 	RouteID            string
+	ConfigVersion      int64
 	TotalLatency       time.Duration
 	UpstreamLatency    time.Duration // zero when no upstream was called
 	RateLimitRemaining int64         // negative: unknown or the route is not limited
@@ -395,6 +397,8 @@ func (l *AccessLog) appendEntry(b []byte, e *Entry) []byte {
 	b = appendJSONString(b, e.BackendInstance)
 	b = append(b, `,"route_id":`...)
 	b = appendJSONString(b, e.RouteID)
+	b = append(b, `,"config_version":`...)
+	b = strconv.AppendInt(b, e.ConfigVersion, 10)
 
 	total := max(e.TotalLatency, 0)
 	upstream := max(e.UpstreamLatency, 0)

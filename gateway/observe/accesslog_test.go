@@ -59,6 +59,7 @@ func fullEntry() *Entry {
 		BackendService:     "orders",
 		BackendInstance:    "http://10.0.0.5:8081",
 		RouteID:            "orders-create",
+		ConfigVersion:      7,
 		TotalLatency:       12345600 * time.Nanosecond, // 12.3456 ms
 		UpstreamLatency:    11*time.Millisecond + 900*time.Microsecond,
 		RateLimitRemaining: -1,
@@ -86,6 +87,7 @@ var schema = []struct{ key, typ string }{
 	{"backend_service", "string"},
 	{"backend_instance", "string"},
 	{"route_id", "string"},
+	{"config_version", "number"},
 	{"total_latency_ms", "number"},
 	{"gateway_overhead_ms", "number"},
 	{"upstream_latency_ms", "number"},
@@ -175,6 +177,7 @@ func TestAccessLogSchema(t *testing.T) {
 		"backend_service":      "orders",
 		"backend_instance":     "http://10.0.0.5:8081",
 		"route_id":             "orders-create",
+		"config_version":       float64(7),
 		"total_latency_ms":     12.346,
 		"gateway_overhead_ms":  0.446,
 		"upstream_latency_ms":  11.9,

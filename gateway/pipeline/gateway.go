@@ -37,10 +37,10 @@ type Gateway struct {
 	instance      string
 	version       string
 
-	applyMu       sync.Mutex
-	snap          atomic.Pointer[Snapshot]
-	noRoute       *observe.RouteMetrics
-	pool          sync.Pool
+	applyMu sync.Mutex
+	snap    atomic.Pointer[Snapshot]
+	noRoute *observe.RouteMetrics
+	pool    sync.Pool
 	// inFlight counts Decisions acquired and not released: requests on
 	// this node between their start and their answer. It is the load
 	// shedding pressure signal.
@@ -304,6 +304,9 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 		}
 	}
 	d.hbuf = b
+	if d.Snap.versionHeader != "" {
+		d.add("X-Gatelab-Config-Version", d.Snap.versionHeader)
+	}
 	if g.draining.Load() {
 		// Draining: every response asks the client to close its
 		// connection, so keep-alive clients move to other nodes before the
@@ -367,6 +370,7 @@ func (g *Gateway) Record(d *Decision, req *Request, o *Outcome) {
 		ClientIP:           req.ClientIP,
 		UserAgent:          req.UserAgent,
 		RouteID:            routeID,
+		ConfigVersion:      d.Snap.Version,
 		TotalLatency:       total,
 		UpstreamLatency:    o.Upstream,
 		RateLimitRemaining: -1,

@@ -41,6 +41,9 @@ type Snapshot struct {
 	APIKeys  *auth.KeyStore
 	// forwardedProto is the X-Forwarded-Proto value.
 	ForwardedProto string
+	// versionHeader is the X-Gatelab-Config-Version value ("" when
+	// gateway.expose_config_version is off).
+	versionHeader string
 }
 
 // Route is a compiled route. Everything a request needs is precomputed.
@@ -63,7 +66,7 @@ type Route struct {
 	// ShedAt is the node in-flight count above which requests to this
 	// route are shed (503); 0 never (P0, or shedding disabled).
 	ShedAt int64
-	CORS           *CORSPolicy
+	CORS   *CORSPolicy
 	// Deprecation headers, pre-rendered; empty when not deprecated.
 	Deprecation string
 	Sunset      string
@@ -136,6 +139,9 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 	}
 	if s.ForwardedProto == "" {
 		s.ForwardedProto = "http"
+	}
+	if cfg.Gateway.ExposeConfigVersion {
+		s.versionHeader = strconv.FormatInt(version, 10)
 	}
 	for _, bc := range cfg.Backends {
 		var prev *resilience.Backend
