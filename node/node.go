@@ -298,7 +298,6 @@ func (n *Node) Addr() string { return n.traffic.Addr().String() }
 // AdminAddr is the admin listener's address.
 func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }
 
-
 // Shutdown drains the traffic listener (in-flight requests finish until ctx
 // ends), stops the admin listener, flushes the access log and releases the
 // limiter.
