@@ -181,7 +181,16 @@ type gw struct {
 }
 
 func startNode(t *testing.T, ups map[string]string, server, router string) *gw {
-	cfg := testConfig(t, ups)
+	return startWith(t, testConfig(t, ups), server, router)
+}
+
+// startConfigured starts a node on cfg with the trie router.
+func startConfigured(t *testing.T, cfg *config.Config, server string) *gw {
+	return startWith(t, cfg, server, "trie")
+}
+
+func startWith(t *testing.T, cfg *config.Config, server, router string) *gw {
+	t.Helper()
 	logBuf := &syncBuffer{}
 	n, err := node.Start(cfg, node.Options{Server: server, Router: router, Limiter: "local",
 		Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", AccessLog: logBuf, Instance: "test-node"})
