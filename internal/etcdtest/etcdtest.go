@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/internal/serverproc"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -49,7 +49,7 @@ type Etcd struct {
 	bin, dir   string
 	clientPort int
 	peerPort   int
-	out        *ringLog
+	out        *serverproc.RingLog
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed once cmd has exited and its output is read
@@ -63,7 +63,7 @@ func Start(t testing.TB) *Etcd {
 	if err != nil {
 		unavailable(t, err.Error())
 	}
-	e := &Etcd{t: t, bin: bin, dir: t.TempDir(), out: &ringLog{max: 200}}
+	e := &Etcd{t: t, bin: bin, dir: t.TempDir(), out: &serverproc.RingLog{Max: 200}}
 	// etcd warns about a data directory others can read.
 	if err := os.Chmod(e.dir, 0o700); err != nil {
 		t.Fatalf("etcdtest: %v", err)
@@ -71,10 +71,10 @@ func Start(t testing.TB) *Etcd {
 	// Ports picked as free can be taken before etcd binds them: retry with
 	// others.
 	for range 5 {
-		if e.clientPort, err = freePort(); err != nil {
+		if e.clientPort, err = serverproc.FreePort(); err != nil {
 			break
 		}
-		if e.peerPort, err = freePort(); err != nil {
+		if e.peerPort, err = serverproc.FreePort(); err != nil {
 			break
 		}
 		if e.peerPort == e.clientPort {
@@ -147,7 +147,7 @@ func (e *Etcd) Restart() {
 	if err := e.stop(); err != nil {
 		e.t.Fatalf("etcdtest: stop before restart: %v\n%s", err, e.out)
 	}
-	e.out.add("---- restart ----")
+	e.out.Add("---- restart ----")
 	if err := e.start(); err != nil {
 		e.t.Fatalf("etcdtest: restart: %v\n%s", err, e.out)
 	}
@@ -189,7 +189,7 @@ func (e *Etcd) args() []string {
 // start runs the server and waits until a Get succeeds.
 func (e *Etcd) start() error {
 	cmd := exec.Command(e.bin, e.args()...)
-	setProcAttr(cmd)
+	serverproc.SetProcAttr(cmd)
 	if runtimeNeedsArchFlag() {
 		cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+archName())
 	}
@@ -216,7 +216,7 @@ func (e *Etcd) start() error {
 				lines := strings.Split(partial+string(buf[:n]), "\n")
 				partial = lines[len(lines)-1]
 				for _, l := range lines[:len(lines)-1] {
-					e.out.add(l)
+					e.out.Add(l)
 				}
 			}
 			if err != nil {
@@ -224,7 +224,7 @@ func (e *Etcd) start() error {
 			}
 		}
 		if partial != "" {
-			e.out.add(partial)
+			e.out.Add(partial)
 		}
 		r.Close()
 		close(exited)
@@ -320,7 +320,7 @@ func (e *Etcd) stop() error {
 	case <-e.done:
 		return nil
 	case <-timer.C:
-		e.out.add(fmt.Sprintf("etcdtest: no exit %v after SIGTERM, sending SIGKILL", StopGrace))
+		e.out.Add(fmt.Sprintf("etcdtest: no exit %v after SIGTERM, sending SIGKILL", StopGrace))
 		return e.kill()
 	}
 }
@@ -341,72 +341,5 @@ func (e *Etcd) kill() error {
 	if !e.running() {
 		return nil
 	}
-	if err := e.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-e.done:
-		return nil
-	case <-timer.C:
-		return fmt.Errorf("etcd pid %d did not exit after SIGKILL", e.cmd.Process.Pid)
-	}
-}
-
-// ringLog keeps the last max lines of a server's output.
-type ringLog struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
-}
-
-func (l *ringLog) add(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.lines) == l.max {
-		copy(l.lines, l.lines[1:])
-		l.lines = l.lines[:l.max-1]
-	}
-	l.lines = append(l.lines, s)
-}
-
-func (l *ringLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-// freePort returns a port on 127.0.0.1 that nothing listens on, taken below
-// the kernel's ephemeral range so that no outgoing connection can be holding
-// it when a server (re)binds it.
-func freePort() (int, error) {
-	lo, hi := 20000, ephemeralLow()
-	if hi-lo < 1000 {
-		lo, hi = 10000, 20000
-	}
-	var err error
-	for range 100 {
-		p := lo + rand.IntN(hi-lo)
-		var ln net.Listener
-		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err == nil {
-			ln.Close()
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port in [%d, %d): %w", lo, hi, err)
-}
-
-// ephemeralLow is the lower bound of the kernel's ephemeral port range.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				return n
-			}
-		}
-	}
-	return 32768
+	return serverproc.Kill(e.cmd, e.done, "etcd")
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatelab/gatelab/internal/serverproc"
+
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -170,7 +172,7 @@ func startDocker(t testing.TB) *Redis {
 	var c *tcredis.RedisContainer
 	var port int
 	for range 5 {
-		if port, err = freePort(); err != nil {
+		if port, err = serverproc.FreePort(); err != nil {
 			break
 		}
 		c, err = tcredis.Run(ctx, img,

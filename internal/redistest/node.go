@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/internal/serverproc"
 )
 
 // Output lines that tell a starting server is up. Sentinel mode never prints
@@ -54,7 +56,7 @@ func topologyBins(t testing.TB) (server, cli string) {
 // the bind is retried with others.
 func startNode(t testing.TB, bin, ready string, nports int, args func(ports []int, dir string) ([]string, error)) *proc {
 	t.Helper()
-	p := &proc{bin: bin, dir: t.TempDir(), out: &ringLog{max: 200}}
+	p := &proc{bin: bin, dir: t.TempDir(), out: &serverproc.RingLog{Max: 200}}
 	var err error
 	for range 5 {
 		var ports []int
@@ -89,7 +91,7 @@ func startNode(t testing.TB, bin, ready string, nports int, args func(ports []in
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for len(ports) < n {
-		p, err := freePort()
+		p, err := serverproc.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +111,7 @@ func freePorts(n int) ([]int, error) {
 // PING, or it has exited.
 func (p *proc) startArgs(args []string, ready string) error {
 	cmd := exec.Command(p.bin, args...)
-	setProcAttr(cmd)
+	serverproc.SetProcAttr(cmd)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
@@ -129,7 +131,7 @@ func (p *proc) startArgs(args []string, ready string) error {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			line := sc.Text()
-			p.out.add(line)
+			p.out.Add(line)
 			if strings.Contains(line, ready) {
 				once.Do(func() { close(readyc) })
 			}

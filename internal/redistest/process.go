@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/internal/serverproc"
 )
 
 // ProcessAvailable returns the redis-server binary the local-process strategy
@@ -26,12 +28,12 @@ func ProcessAvailable() (string, error) {
 
 func startProcess(t testing.TB, bin string) *Redis {
 	t.Helper()
-	p := &proc{bin: bin, dir: t.TempDir(), out: &ringLog{max: 200}}
+	p := &proc{bin: bin, dir: t.TempDir(), out: &serverproc.RingLog{Max: 200}}
 	var err error
 	// A port picked as free can be taken before redis-server binds it: retry
 	// with another one.
 	for range 5 {
-		if p.port, err = freePort(); err != nil {
+		if p.port, err = serverproc.FreePort(); err != nil {
 			break
 		}
 		if err = p.start(); err == nil || !strings.Contains(err.Error(), "in use") {
@@ -50,7 +52,7 @@ func startProcess(t testing.TB, bin string) *Redis {
 type proc struct {
 	bin, dir string
 	port     int
-	out      *ringLog
+	out      *serverproc.RingLog
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed once cmd has exited and its output is read
@@ -60,7 +62,7 @@ func (p *proc) start() error {
 	args := append([]string{"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
 		"--dir", p.dir, "--daemonize", "no", "--logfile", ""}, serverArgs...)
 	cmd := exec.Command(p.bin, args...)
-	setProcAttr(cmd)
+	serverproc.SetProcAttr(cmd)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
@@ -81,7 +83,7 @@ func (p *proc) start() error {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			line := sc.Text()
-			p.out.add(line)
+			p.out.Add(line)
 			if strings.Contains(line, "Ready to accept connections") {
 				once.Do(func() { close(ready) })
 			}
@@ -124,59 +126,16 @@ func (p *proc) signal(s os.Signal) error {
 func (p *proc) freeze() error { return p.signal(syscall.SIGSTOP) }
 func (p *proc) thaw() error   { return p.signal(syscall.SIGCONT) }
 
-func (p *proc) kill() error {
-	if p.cmd == nil {
-		return nil
-	}
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		return fmt.Errorf("redis-server pid %d did not exit after SIGKILL", p.cmd.Process.Pid)
-	}
-}
+func (p *proc) kill() error { return serverproc.Kill(p.cmd, p.done, "redis-server") }
 
 func (p *proc) restart() error {
 	if err := p.kill(); err != nil {
 		return err
 	}
-	p.out.add("---- restart ----")
+	p.out.Add("---- restart ----")
 	return p.start()
 }
 
 func (p *proc) close() error { return p.kill() }
 
 func (p *proc) logs() string { return p.out.String() }
-
-// ringLog keeps the last max lines of a server's output.
-type ringLog struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
-}
-
-func (l *ringLog) add(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.lines) == l.max {
-		copy(l.lines, l.lines[1:])
-		l.lines = l.lines[:l.max-1]
-	}
-	l.lines = append(l.lines, s)
-}
-
-func (l *ringLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}

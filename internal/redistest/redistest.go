@@ -3,7 +3,6 @@ package redistest
 import (
 	"bufio"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -233,38 +232,4 @@ func waitPing(addr string, within time.Duration) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return fmt.Errorf("no PONG from %s within %v: %w", addr, within, err)
-}
-
-// freePort returns a port on 127.0.0.1 that nothing listens on, taken below
-// the kernel's ephemeral range so that no outgoing connection can be holding
-// it when a server (re)binds it.
-func freePort() (int, error) {
-	lo, hi := 20000, ephemeralLow()
-	if hi-lo < 1000 {
-		lo, hi = 10000, 20000
-	}
-	var err error
-	for range 100 {
-		p := lo + rand.IntN(hi-lo)
-		var ln net.Listener
-		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err == nil {
-			ln.Close()
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port in [%d, %d): %w", lo, hi, err)
-}
-
-// ephemeralLow is the lower bound of the kernel's ephemeral port range.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				return n
-			}
-		}
-	}
-	return 32768
 }

@@ -1,12 +1,12 @@
-package etcdtest
+package serverproc
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// setProcAttr makes the kernel kill the server if the test binary dies
+// SetProcAttr makes the kernel kill the server if the test binary dies
 // without running its cleanup (a timeout panic, a kill).
-func setProcAttr(cmd *exec.Cmd) {
+func SetProcAttr(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

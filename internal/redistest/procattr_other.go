@@ -1,9 +1,0 @@
-//go:build !linux
-
-package redistest
-
-import "os/exec"
-
-// setProcAttr: only Linux has a parent-death signal; elsewhere a server the
-// test binary leaves behind (killed before its cleanup) keeps running.
-func setProcAttr(cmd *exec.Cmd) {}
