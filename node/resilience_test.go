@@ -38,7 +38,7 @@ const (
 	resProbeInterval = 100 * time.Millisecond
 	resProbeTimeout  = 80 * time.Millisecond
 	resUnhealthy     = 3
-	resSlowTimeoutMS = 300 // the hung backend's route timeout
+	resSlowTimeoutMS = 1000 // the hung backend's route timeout: long enough for 20 requests to be in flight at once on a loaded host
 	resMinRequests   = 10
 	resOpenFor       = time.Second
 	resRampStep      = 300 * time.Millisecond
@@ -358,7 +358,7 @@ func startHungFixture(t *testing.T, server string) *hungFixture {
 	slow, us := startUpstreamProc(t, "slow")
 	// Never leave a stopped process behind: resume it before Start's
 	// cleanup stops it (cleanups run last-registered first).
-	t.Cleanup(func() { slow.Signal(syscall.SIGCONT) })
+	t.Cleanup(func() { slow.Thaw() })
 	_, uf := startUpstreamProc(t, "fast")
 	// No active probes and no passive ejection on "slow": a frozen
 	// instance would otherwise leave the rotation (after 3 probes, 300ms)
@@ -400,7 +400,7 @@ func (h *hungFixture) testHung(t *testing.T) {
 		base = append(base, h.fast(t))
 	}
 
-	if err := h.slow.Signal(syscall.SIGSTOP); err != nil {
+	if err := h.slow.Freeze(); err != nil {
 		t.Fatal(err)
 	}
 	inst := h.b.Instances()[0]
@@ -415,8 +415,17 @@ func (h *hungFixture) testHung(t *testing.T) {
 		}()
 	}
 	defer wg.Wait()
-	pollUntil(t, 2*time.Second, func() bool { return inst.InFlight() >= resHungInFlight },
-		fmt.Sprintf("%d slow-route requests in flight", resHungInFlight))
+	peak := int64(0)
+	waited := time.Now()
+	for inst.InFlight() < resHungInFlight {
+		peak = max(peak, inst.InFlight())
+		if time.Since(waited) > 5*time.Second {
+			wg.Wait()
+			t.Fatalf("never %d slow-route requests in flight at once (peak %d, gateway in flight %d); the wave: %+v",
+				resHungInFlight, peak, g.n.Gateway.InFlight(), wave)
+		}
+		time.Sleep(time.Millisecond)
+	}
 
 	// The fast route while every slow request hangs: a request counts if
 	// it started with all of them still in flight.
@@ -425,7 +434,7 @@ func (h *hungFixture) testHung(t *testing.T) {
 		during = append(during, h.fast(t))
 	}
 
-	toOpen := pollUntil(t, 3*time.Second, func() bool { return h.b.State() == resilience.Open }, "the slow backend's breaker to open")
+	toOpen := pollUntil(t, 10*time.Second, func() bool { return h.b.State() == resilience.Open }, "the slow backend's breaker to open")
 	openedSeen := time.Now()
 
 	// Open: refused at once with circuit_open and Retry-After. Only while
@@ -506,7 +515,7 @@ func (h *hungFixture) testRecovery(t *testing.T) {
 		t.Fatalf("breaker %s at the start, want open", s)
 	}
 	before := breakerTransitions(t, g, "slow")
-	if err := h.slow.Signal(syscall.SIGCONT); err != nil {
+	if err := h.slow.Thaw(); err != nil {
 		t.Fatal(err)
 	}
 	resumed := time.Now()

@@ -450,7 +450,32 @@ func servingAddrs(out string) (traffic, admin string) {
 	return traffic, admin
 }
 
-// Signal sends sig to the process: syscall.SIGSTOP freezes it (a hung
-// backend: connections are accepted by the kernel, nothing answers),
-// syscall.SIGCONT resumes it.
+// Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Freeze stops the process with SIGSTOP and returns once the kernel reports
+// it stopped (a hung backend: connections are accepted by the kernel,
+// nothing answers). Signal delivery is asynchronous, so without the wait a
+// request sent just after the signal could still be answered.
+func (p *Proc) Freeze() error {
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return nil // no procfs: nothing better to wait on
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("pid %d not stopped 5s after SIGSTOP", p.cmd.Process.Pid)
+}
+
+// Thaw resumes a process stopped by Freeze.
+func (p *Proc) Thaw() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
