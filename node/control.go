@@ -162,6 +162,7 @@ type Control struct {
 // source (file watch or etcd watch) starts.
 func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any)) (*Control, error) {
 	st.Config.Version = n.Version()
+	n.warnf = logf
 	auditW, auditC, err := openLog(st.Config.Admin.AuditLog)
 	if err != nil {
 		return nil, fmt.Errorf("admin audit log: %w", err)

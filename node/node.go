@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +57,12 @@ type Node struct {
 	logCloser io.Closer
 	served    chan error
 
+	// started is the config the node started with: its listeners, engines,
+	// limiter settings and connection limits stay until a restart.
+	started *config.Config
+	// warnf reports config changes that wait for a restart (nil: none).
+	warnf func(string, ...any)
+
 	// drainReq is closed once when POST /drain asks the node to drain.
 	drainReq  chan struct{}
 	drainOnce sync.Once
@@ -82,7 +90,7 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s limiter: %w", eng.Limiter, err)
 	}
-	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2), drainReq: make(chan struct{})}
+	n := &Node{Engines: eng, limiter: limiter, served: make(chan error, 2), drainReq: make(chan struct{}), started: cfg}
 
 	instance := opts.Instance
 	if instance == "" {
@@ -225,7 +233,35 @@ func (n *Node) Version() int64 {
 
 // Apply serves cfg (validated) as the next snapshot, atomically
 // (control.Target); on error the current one keeps serving.
-func (n *Node) Apply(cfg *config.Config) error { return n.Gateway.Apply(cfg, cfg.Version) }
+// Listener addresses, engines, limiter settings and connection limits are
+// fixed at start: a config that changes them is applied for everything
+// else, and the node says which settings wait for a restart.
+func (n *Node) Apply(cfg *config.Config) error {
+	if err := n.Gateway.Apply(cfg, cfg.Version); err != nil {
+		return err
+	}
+	if n.warnf != nil {
+		var fixed []string
+		for _, f := range []struct {
+			name     string
+			old, new any
+		}{
+			{"listen", n.started.Listen, cfg.Listen},
+			{"limits", n.started.Limits, cfg.Limits},
+			{"engines", n.started.Engines, cfg.Engines},
+			{"limiter", n.started.Limiter, cfg.Limiter},
+			{"access_log", n.started.AccessLog, cfg.AccessLog},
+		} {
+			if !reflect.DeepEqual(f.old, f.new) {
+				fixed = append(fixed, f.name)
+			}
+		}
+		if len(fixed) > 0 {
+			n.warnf("config version %d changes %s: applied at the next restart; the rest is served now", cfg.Version, strings.Join(fixed, ", "))
+		}
+	}
+	return nil
+}
 
 func (n *Node) adminHandler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()

@@ -281,12 +281,21 @@ func TestConfigUnderLoad(t *testing.T) {
 		if st != 422 || readyVersion(n.Admin) != cur || get(t, "http://"+n.Traffic+"/probe/x") != 200 {
 			t.Errorf("after invalid config: validate %d, serving %d", st, readyVersion(n.Admin))
 		}
+		// A change to a setting fixed at start is served for the rest and
+		// said to wait for a restart.
+		st, body = adminDo(t, "PUT", fmt.Sprintf("http://%s/config?expected_version=%d", n.Admin, cur), ctlConfig(dir, up, 0, 79)+"limits: {idle_timeout: 61s}\n")
+		if st != 200 {
+			t.Fatalf("PUT with new limits: %d %v", st, body)
+		}
+		cur++
+		n.WaitOutput("changes limits: applied at the next restart", 10*time.Second)
+
 		// The audit log names the caller and never the token.
 		audit, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
 		if !strings.Contains(string(audit), `"actor":"ops"`) || strings.Contains(string(audit), adminToken) {
 			t.Errorf("audit log: actor missing or token logged")
 		}
-		if c := strings.Count(string(audit), `"result":"applied"`); c != replacements {
+		if c := strings.Count(string(audit), `"result":"applied"`); c != replacements+1 {
 			t.Errorf("audit log has %d applied entries, want %d", c, replacements)
 		}
 	})

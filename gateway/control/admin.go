@@ -120,7 +120,7 @@ func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor, _ := r.Context().Value(actorKey{}).(string)
-	res, err := m.Submit(raw, Submission{Source: SourceAdmin, Actor: actor, ExpectedVersion: &expected})
+	res, err := m.Submit(raw, Submission{Source: SourceAdmin, Name: "PUT /config", Actor: actor, ExpectedVersion: &expected})
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]any{"version": res.Version, "previous": res.Previous, "result": res.Outcome})
