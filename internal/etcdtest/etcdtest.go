@@ -52,7 +52,7 @@ type Etcd struct {
 	out        *serverproc.RingLog
 
 	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd has exited and its output is read
+	done <-chan struct{} // closed once cmd has exited and its output is read
 }
 
 // Start returns a running etcd for t; see the package documentation. It is
@@ -189,51 +189,14 @@ func (e *Etcd) args() []string {
 // start runs the server and waits until a Get succeeds.
 func (e *Etcd) start() error {
 	cmd := exec.Command(e.bin, e.args()...)
-	serverproc.SetProcAttr(cmd)
 	if runtimeNeedsArchFlag() {
 		cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+archName())
 	}
-	r, w, err := os.Pipe()
+	run, err := serverproc.Run(cmd, e.out, "")
 	if err != nil {
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		return err
-	}
-	w.Close()
-	exited := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		// Output ends when the process (the only other holder of w) exits.
-		buf := make([]byte, 32<<10)
-		var partial string
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				lines := strings.Split(partial+string(buf[:n]), "\n")
-				partial = lines[len(lines)-1]
-				for _, l := range lines[:len(lines)-1] {
-					e.out.Add(l)
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		if partial != "" {
-			e.out.Add(partial)
-		}
-		r.Close()
-		close(exited)
-	}()
-	go func() {
-		<-exited
-		cmd.Wait()
-		close(done)
-	}()
+	done := run.Done
 	e.cmd, e.done = cmd, done
 
 	if err := e.waitReady(); err != nil {

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,41 +108,11 @@ func freePorts(n int) ([]int, error) {
 // the server and returns once its output has shown ready and it answers
 // PING, or it has exited.
 func (p *proc) startArgs(args []string, ready string) error {
-	cmd := exec.Command(p.bin, args...)
-	serverproc.SetProcAttr(cmd)
-	r, w, err := os.Pipe()
+	run, err := serverproc.Run(exec.Command(p.bin, args...), p.out, ready)
 	if err != nil {
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		return err
-	}
-	w.Close()
-	readyc := make(chan struct{})
-	exited := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		var once sync.Once
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			line := sc.Text()
-			p.out.Add(line)
-			if strings.Contains(line, ready) {
-				once.Do(func() { close(readyc) })
-			}
-		}
-		io.Copy(io.Discard, r) // an over-long line stops the scanner: keep draining
-		r.Close()
-		close(exited)
-	}()
-	go func() {
-		<-exited
-		cmd.Wait()
-		close(done)
-	}()
+	cmd, readyc, done := run.Cmd, run.Ready, run.Done
 	p.cmd, p.done = cmd, done
 
 	timer := time.NewTimer(startTimeout)

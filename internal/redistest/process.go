@@ -1,14 +1,12 @@
 package redistest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,47 +53,17 @@ type proc struct {
 	out      *serverproc.RingLog
 
 	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd has exited and its output is read
+	done <-chan struct{} // closed once cmd has exited and its output is read
 }
 
 func (p *proc) start() error {
 	args := append([]string{"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
 		"--dir", p.dir, "--daemonize", "no", "--logfile", ""}, serverArgs...)
-	cmd := exec.Command(p.bin, args...)
-	serverproc.SetProcAttr(cmd)
-	r, w, err := os.Pipe()
+	run, err := serverproc.Run(exec.Command(p.bin, args...), p.out, "Ready to accept connections")
 	if err != nil {
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		return err
-	}
-	w.Close()
-	ready := make(chan struct{})
-	exited := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		// Output ends when the process (the only other holder of w) exits.
-		var once sync.Once
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			line := sc.Text()
-			p.out.Add(line)
-			if strings.Contains(line, "Ready to accept connections") {
-				once.Do(func() { close(ready) })
-			}
-		}
-		r.Close()
-		close(exited)
-	}()
-	go func() {
-		<-exited
-		cmd.Wait()
-		close(done)
-	}()
+	cmd, ready, done := run.Cmd, run.Ready, run.Done
 	p.cmd, p.done = cmd, done
 
 	timer := time.NewTimer(startTimeout)

@@ -1,8 +1,10 @@
 package serverproc
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -98,4 +100,52 @@ func Kill(cmd *exec.Cmd, done <-chan struct{}, name string) error {
 	case <-timer.C:
 		return fmt.Errorf("%s pid %d did not exit after SIGKILL", name, cmd.Process.Pid)
 	}
+}
+
+// Running is a server started by Run.
+type Running struct {
+	Cmd *exec.Cmd
+	// Done is closed once the process has exited and its output is read.
+	Done <-chan struct{}
+	// Ready is closed when a line containing the ready text appeared
+	// (never, when that text is empty).
+	Ready <-chan struct{}
+}
+
+// Run starts cmd with its stdout and stderr going, line by line, into out,
+// with the parent-death signal set. ready is the text of the output line
+// that says the server is ready ("" when readiness is checked otherwise).
+func Run(cmd *exec.Cmd, out *RingLog, ready string) (*Running, error) {
+	SetProcAttr(cmd)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	w.Close()
+	readyc := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		// Output ends when the process (the only other holder of w) exits.
+		var once sync.Once
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			out.Add(line)
+			if ready != "" && strings.Contains(line, ready) {
+				once.Do(func() { close(readyc) })
+			}
+		}
+		io.Copy(io.Discard, r) // an over-long line stops the scanner: keep draining
+		r.Close()
+		cmd.Wait()
+		close(done)
+	}()
+	return &Running{Cmd: cmd, Done: done, Ready: readyc}, nil
 }
