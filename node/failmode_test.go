@@ -61,51 +61,6 @@ func startRedisNode(t *testing.T, ups map[string]string, server, redisURL string
 	return &gw{t: t, base: "http://" + n.Addr(), n: n, log: logBuf, root: repoRoot(t)}
 }
 
-// latencies sends n requests from c concurrent clients and returns every
-// status and the sorted latencies.
-// Statuses of responses that carried no RateLimit-Policy header (no
-// decision) are counted under key -status.
-func burst(t *testing.T, g *gw, method, path string, hdr map[string]string, n, c int) (map[int]int, []time.Duration, http.Header) {
-	t.Helper()
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	var lat []time.Duration
-	var lastHeader http.Header
-	var wg sync.WaitGroup
-	per := n / c
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				req, _ := http.NewRequest(method, g.base+path, nil)
-				for k, v := range hdr {
-					req.Header.Set(k, v)
-				}
-				start := time.Now()
-				res, err := client.Do(req)
-				el := time.Since(start)
-				if err != nil {
-					t.Errorf("request: %v", err)
-					return
-				}
-				res.Body.Close()
-				mu.Lock()
-				statuses[res.StatusCode]++
-				if res.Header.Get("RateLimit-Policy") == "" {
-					statuses[-res.StatusCode]++
-				}
-				lat = append(lat, el)
-				lastHeader = res.Header
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return statuses, lat, lastHeader
-}
-
 // paced sends n requests on a fixed schedule (rate per second, open model:
 // a request is sent at its slot whether or not earlier ones returned) and
 // returns every status and the sorted latencies measured from each
@@ -170,10 +125,10 @@ func TestRedisFailModes(t *testing.T) {
 
 			// Warm the node's Redis pool as any running node would be.
 			warm := map[string]string{"Authorization": "Bearer " + g.token("fm_warm_"+server, nil, 10*time.Minute)}
-			burst(t, g, "GET", "/api/v2/users/me", warm, 8, 4)
+			paced(t, g, "GET", "/api/v2/users/me", warm, failModeRate, 8)
 
 			// Healthy Redis: limited with headers; the 101st request is 429.
-			st, _, h := burst(t, g, "GET", "/api/v2/users/me", users, 100, 4)
+			st, _, h := paced(t, g, "GET", "/api/v2/users/me", users, failModeRate, 100)
 			if st[200] != 100 || st[-200] != 0 || h.Get("RateLimit-Policy") == "" {
 				t.Fatalf("healthy: statuses %v, RateLimit-Policy %q", st, h.Get("RateLimit-Policy"))
 			}
@@ -210,7 +165,7 @@ func TestRedisFailModes(t *testing.T) {
 				t.Errorf("fail open p99 %v while Redis is frozen; budget %v (deadline %dms + 5ms + baseline p99 %v)", p, budget, failModeDeadlineMS, p99(base))
 			}
 			pay := map[string]string{"Authorization": "Bearer " + g.token("fm_pay_"+server, nil, 10*time.Minute)}
-			st, _, h = burst(t, g, "POST", "/api/v2/payments/charge", pay, 40, 4)
+			st, _, h = paced(t, g, "POST", "/api/v2/payments/charge", pay, failModeRate, 40)
 			if st[503] != 40 || h.Get("Retry-After") == "" {
 				t.Errorf("fail closed while frozen: statuses %v Retry-After %q; want all 503", st, h.Get("Retry-After"))
 			}

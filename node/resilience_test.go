@@ -12,7 +12,6 @@ package node_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +29,6 @@ import (
 	"github.com/gatelab/gatelab/gateway/resilience"
 	"github.com/gatelab/gatelab/internal/testproc"
 	"github.com/gatelab/gatelab/internal/upstream"
-	"github.com/gatelab/gatelab/node"
 )
 
 // Short resilience settings so every transition happens within a second.
@@ -81,18 +79,7 @@ func startResilienceNode(t *testing.T, server string, backends []config.Backend,
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	logBuf := &syncBuffer{}
-	n, err := node.Start(&cfg, node.Options{Server: server, Router: "trie", Limiter: "local",
-		Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", AccessLog: logBuf, Instance: "test-node"})
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n.Shutdown(ctx)
-	})
-	return &gw{t: t, base: "http://" + n.Addr(), n: n, log: logBuf, root: repoRoot(t)}
+	return startConfigured(t, &cfg, server)
 }
 
 func (g *gw) backend(name string) *resilience.Backend {

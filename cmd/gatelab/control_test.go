@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/gatelab/gatelab/gateway/control"
 	"github.com/gatelab/gatelab/internal/etcdtest"
 	"github.com/gatelab/gatelab/internal/testproc"
@@ -301,24 +303,13 @@ func TestConfigUnderLoad(t *testing.T) {
 	})
 
 	t.Run("etcd", func(t *testing.T) {
-		e := etcdtest.Start(t)
-		cli := e.Client(t)
-		dir := t.TempDir()
-		path := filepath.Join(dir, "boot.yaml")
-		writeAtomic(t, path, ctlConfig(dir, up, 0, 0))
-		ctx := context.Background()
-		if _, err := control.Publish(ctx, cli, "/gl", []byte(ctlConfig(dir, up, 0, 0)), 0, "test"); err != nil {
-			t.Fatal(err)
-		}
-		n := testproc.StartServe(t, "-config", path, "-etcd", strings.Join(e.Endpoints(), ","), "-etcd-prefix", "/gl")
+		es := newEtcdSetup(t, "ctl-etcd-up")
+		n := testproc.StartServe(t, es.serveArgs()...)
 		waitVersion(t, n.Admin, 1, 10*time.Second)
 		s := startStream("http://"+n.Traffic+"/probe/x", 2*time.Millisecond)
 		applied := map[int64]time.Time{}
 		for i := 1; i <= replacements; i++ {
-			v, err := control.Publish(ctx, cli, "/gl", []byte(ctlConfig(dir, up, 0, i)), int64(i), "test")
-			if err != nil {
-				t.Fatalf("publish %d: %v", i, err)
-			}
+			v := es.publish(t, i, int64(i))
 			applied[v] = waitVersion(t, n.Admin, v, 10*time.Second)
 			time.Sleep(changeGap)
 		}
@@ -326,8 +317,8 @@ func TestConfigUnderLoad(t *testing.T) {
 		checkStream(t, obs, applied)
 		t.Logf("etcd: %d publishes applied under %d requests", replacements, len(obs))
 		// Invalid config published: refused, the old one keeps serving.
-		bad := strings.Replace(ctlConfig(dir, up, 0, 99), "backend: up, auth: none}\n  - {id: extra", "backend: nowhere, auth: none}\n  - {id: extra", 1)
-		if _, err := control.Publish(ctx, cli, "/gl", []byte(bad), replacements+1, "test"); err != nil {
+		bad := strings.Replace(ctlConfig(es.dir, es.up, 0, 99), "backend: up, auth: none}\n  - {id: extra", "backend: nowhere, auth: none}\n  - {id: extra", 1)
+		if _, err := control.Publish(context.Background(), es.cli, "/gl", []byte(bad), replacements+1, "test"); err != nil {
 			t.Fatal(err)
 		}
 		n.WaitOutput("nowhere", 10*time.Second)
@@ -335,6 +326,38 @@ func TestConfigUnderLoad(t *testing.T) {
 			t.Errorf("after invalid publish: serving %d", v)
 		}
 	})
+}
+
+// etcdSetup is what the etcd tests share: an upstream, a real etcd with
+// version 1 published under /gl, and a bootstrap config file.
+type etcdSetup struct {
+	up, dir, boot string
+	e             *etcdtest.Etcd
+	cli           *clientv3.Client
+}
+
+func newEtcdSetup(t *testing.T, name string) *etcdSetup {
+	t.Helper()
+	s := &etcdSetup{up: testproc.StartUpstream(t, name), e: etcdtest.Start(t), dir: t.TempDir()}
+	s.cli = s.e.Client(t)
+	s.boot = filepath.Join(s.dir, "boot.yaml")
+	writeAtomic(t, s.boot, ctlConfig(s.dir, s.up, 0, 0))
+	s.publish(t, 0, 0)
+	return s
+}
+
+// publish writes the config with extra route i over the stored version.
+func (s *etcdSetup) publish(t *testing.T, extra int, expected int64) int64 {
+	t.Helper()
+	v, err := control.Publish(context.Background(), s.cli, "/gl", []byte(ctlConfig(s.dir, s.up, 0, extra)), expected, "test")
+	if err != nil {
+		t.Fatalf("publish over version %d: %v", expected, err)
+	}
+	return v
+}
+
+func (s *etcdSetup) serveArgs(extra ...string) []string {
+	return append([]string{"-config", s.boot, "-etcd", strings.Join(s.e.Endpoints(), ","), "-etcd-prefix", "/gl"}, extra...)
 }
 
 var propagationLine = regexp.MustCompile(`config: serving version (\d+) from etcd \(was \d+\), propagation (\d+)us`)
@@ -346,25 +369,13 @@ func TestEtcdPropagationThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts gateway processes")
 	}
-	up := testproc.StartUpstream(t, "prop-up")
-	e := etcdtest.Start(t)
-	cli := e.Client(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "boot.yaml")
-	writeAtomic(t, path, ctlConfig(dir, up, 0, 0))
-	ctx := context.Background()
-	if _, err := control.Publish(ctx, cli, "/gl", []byte(ctlConfig(dir, up, 0, 0)), 0, "test"); err != nil {
-		t.Fatal(err)
-	}
+	es := newEtcdSetup(t, "prop-up")
 	var nodes []*testproc.Serve
 	for range 3 {
-		nodes = append(nodes, testproc.StartServe(t, "-config", path, "-etcd", strings.Join(e.Endpoints(), ","), "-etcd-prefix", "/gl"))
+		nodes = append(nodes, testproc.StartServe(t, es.serveArgs()...))
 	}
 	for i := 1; i <= replacements; i++ {
-		v, err := control.Publish(ctx, cli, "/gl", []byte(ctlConfig(dir, up, 0, i)), int64(i), "test")
-		if err != nil {
-			t.Fatal(err)
-		}
+		v := es.publish(t, i, int64(i))
 		for _, n := range nodes {
 			waitVersion(t, n.Admin, v, 10*time.Second)
 		}
@@ -574,26 +585,17 @@ func TestRestartWithoutSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts gateway processes")
 	}
-	up := testproc.StartUpstream(t, "lastgood-up")
-	e := etcdtest.Start(t)
-	cli := e.Client(t)
-	dir := t.TempDir()
-	boot := filepath.Join(dir, "boot.yaml")
+	es := newEtcdSetup(t, "lastgood-up")
 	// The bootstrap file is deliberately different (no /probe route): a
 	// node that fell back to it instead of the last good would show 404.
-	writeAtomic(t, boot, strings.Replace(ctlConfig(dir, up, 0, 0), "/probe/*", "/other/*", 1))
-	state := filepath.Join(dir, "state")
-	ctx := context.Background()
-	for i := range 3 {
-		if _, err := control.Publish(ctx, cli, "/gl", []byte(ctlConfig(dir, up, 0, i)), int64(i), "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	args := []string{"-config", boot, "-etcd", strings.Join(e.Endpoints(), ","), "-etcd-prefix", "/gl", "-state-dir", state}
+	writeAtomic(t, es.boot, strings.Replace(ctlConfig(es.dir, es.up, 0, 0), "/probe/*", "/other/*", 1))
+	es.publish(t, 1, 1)
+	es.publish(t, 2, 2)
+	args := es.serveArgs("-state-dir", filepath.Join(es.dir, "state"))
 	n := testproc.StartServe(t, args...)
 	waitVersion(t, n.Admin, 3, 10*time.Second)
 	n.Stop()
-	e.Stop()
+	es.e.Stop()
 
 	n = testproc.StartServe(t, args...)
 	if v := readyVersion(n.Admin); v != 3 {
@@ -606,10 +608,8 @@ func TestRestartWithoutSource(t *testing.T) {
 		t.Errorf("the fallback was not logged:\n%s", n.Stderr())
 	}
 
-	e.Restart()
-	cli = e.Client(t)
-	if _, err := control.Publish(ctx, cli, "/gl", []byte(ctlConfig(dir, up, 0, 3)), 3, "test"); err != nil {
-		t.Fatal(err)
-	}
+	es.e.Restart()
+	es.cli = es.e.Client(t)
+	es.publish(t, 3, 3)
 	waitVersion(t, n.Admin, 4, 20*time.Second)
 }
