@@ -377,6 +377,22 @@ func (g *Gateway) UpstreamError(d *Decision, timeout, tooLarge bool) {
 	}
 }
 
+// ClientBodyError answers a request whose body could not be read from the
+// client while it was being forwarded (the client hung up or stalled past
+// the read timeout): 400. Its Outcome.Error is ErrClientBody, which is never
+// held against the backend.
+func (g *Gateway) ClientBodyError(d *Decision) {
+	g.reject(d, 400, CodeBadRequest, observe.ReasonClientClosed)
+}
+
+// ErrClientBody is the access-log error type of ClientBodyError.
+const ErrClientBody = "client_body_error"
+
+// ErrUpstreamBody is the access-log error type of a response body the
+// upstream broke off (read error or timeout after the headers): the
+// backend's failure.
+const ErrUpstreamBody = "upstream_body_error"
+
 // UpstreamErrorType names a forwarding failure for the access log:
 // body_too_large, upstream_timeout, connection_refused (dial failed) or
 // upstream_error. Engines pass what they detected themselves (timeout,
@@ -388,6 +404,9 @@ func UpstreamErrorType(err error, timeout, tooLarge bool) string {
 	case timeout:
 		return "upstream_timeout"
 	}
+	if errors.Is(err, context.Canceled) {
+		return "client_closed" // the client went away: not the backend's doing
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return "connection_refused"
@@ -396,13 +415,15 @@ func UpstreamErrorType(err error, timeout, tooLarge bool) string {
 }
 
 // backendResult classifies a forwarded request's outcome for the backend's
-// breaker and passive health: transport failures, timeouts and 5xx answers
-// are the backend's failures; a body over the limit, a full local pool or
-// a broken copy to the client are nobody's verdict on the backend.
+// breaker and passive health: transport failures, timeouts, a response body
+// broken by the upstream and 5xx answers are the backend's failures; a body
+// over the limit, a client that went away or sent a broken body, a full
+// local pool or a failed write to the client are nobody's verdict on the
+// backend (so no client can knock a healthy backend out of rotation).
 func backendResult(o *Outcome) resilience.Result {
 	switch o.Error {
 	case "":
-	case "upstream_timeout", "connection_refused", "upstream_error":
+	case "upstream_timeout", "connection_refused", "upstream_error", ErrUpstreamBody:
 		return resilience.Failure
 	default:
 		return resilience.Neutral

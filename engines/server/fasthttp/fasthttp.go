@@ -118,7 +118,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 	var req pipeline.Request
 	fillRequest(&req, ctx, d)
-	g.Decide(ctx, &req, d)
+	// Not ctx: a RequestCtx is recycled for the next request once the
+	// handler returns, while a limiter deadline's timer may still touch its
+	// parent context (data race).
+	g.Decide(context.Background(), &req, d)
 	if !d.Forward() {
 		s.answer(ctx, d, &req)
 		return
@@ -294,7 +297,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 	// buffer) are bounded by the route limit while they are forwarded.
 	var lim *limitedReader
 	if r.IsBodyStream() {
-		lim = &limitedReader{r: ctx.RequestBodyStream(), max: route.MaxBodyBytes}
+		lim = &limitedReader{r: ctx.RequestBodyStream(), max: route.MaxBodyBytes, want: int64(rh.ContentLength())}
 		r.SetBodyStream(lim, rh.ContentLength())
 	}
 
@@ -306,8 +309,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 	if err != nil {
 		tooLarge := lim != nil && lim.tooLarge
 		timeout := errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+		errType := errType(err, timeout, tooLarge)
 		resp.Reset()
-		g.UpstreamError(d, timeout, tooLarge)
+		if !tooLarge && lim != nil && lim.err != nil {
+			// The client's body broke, not the backend.
+			g.ClientBodyError(d)
+			errType = pipeline.ErrClientBody
+		} else {
+			g.UpstreamError(d, timeout, tooLarge)
+		}
 		now := g.Now()
 		resp.SetStatusCode(d.Status)
 		s.setHeaders(ctx, d, req, now)
@@ -317,7 +327,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 			ctx.SetConnectionClose()
 		}
 		g.Record(d, req, &pipeline.Outcome{Status: d.Status, Upstream: upstream, HeadersAt: now, End: g.Now(),
-			RequestBytes: lim.count(), ResponseBytes: int64(len(d.Body())), Error: errType(err, timeout, tooLarge)})
+			RequestBytes: lim.count(), ResponseBytes: int64(len(d.Body())), Error: errType})
 		return
 	}
 	stripOutbound(&resp.Header)
@@ -423,11 +433,14 @@ func errType(err error, timeout, tooLarge bool) string {
 	return pipeline.UpstreamErrorType(err, timeout, tooLarge)
 }
 
-// limitedReader bounds a streamed request body.
+// limitedReader bounds a streamed request body and notes a failure to
+// read it from the client (err).
 type limitedReader struct {
 	r        io.Reader
 	n, max   int64
+	want     int64 // Content-Length, -1 when chunked
 	tooLarge bool
+	err      error
 }
 
 var errBodyTooLarge = errors.New("request body over the route limit")
@@ -442,6 +455,15 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n > l.max {
 		l.tooLarge = true
 		return n, errBodyTooLarge
+	}
+	if err == io.EOF && l.want >= 0 && l.n < l.want {
+		// The client hung up before its declared length: fasthttp's
+		// stream reports a plain EOF, which would send the upstream a
+		// short body and leave it waiting.
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF {
+		l.err = err
 	}
 	return n, err
 }

@@ -212,11 +212,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 		var mbe *http.MaxBytesError
 		tooLarge := errors.As(err, &mbe) || (body != nil && body.tooLarge)
 		timeout := errors.Is(err, errTimeout)
-		g.UpstreamError(d, timeout, tooLarge)
+		errType := pipeline.UpstreamErrorType(err, timeout, tooLarge)
+		if !tooLarge && body != nil && body.err != nil {
+			// The client's body broke, not the backend.
+			g.ClientBodyError(d)
+			errType = pipeline.ErrClientBody
+		} else {
+			g.UpstreamError(d, timeout, tooLarge)
+		}
 		now := g.Now()
 		s.writeError(w, d, req, r, now)
 		g.Record(d, req, &pipeline.Outcome{Status: d.Status, Upstream: upstream, HeadersAt: now, End: g.Now(),
-			RequestBytes: body.count(), ResponseBytes: int64(len(d.Body())), Error: pipeline.UpstreamErrorType(err, timeout, tooLarge)})
+			RequestBytes: body.count(), ResponseBytes: int64(len(d.Body())), Error: errType})
 		return
 	}
 
@@ -240,7 +247,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 	up.release(pc, resp, copyErr == nil)
 	errText := ""
 	if copyErr != nil {
+		// A client that went away has its request context cancelled by
+		// the server; otherwise the upstream broke the body off, which is
+		// the backend's failure.
 		errText = "response_copy"
+		if r.Context().Err() == nil {
+			errText = pipeline.ErrUpstreamBody
+		}
 	}
 	g.Record(d, req, &pipeline.Outcome{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, End: g.Now(),
 		RequestBytes: body.count(), ResponseBytes: n, Error: errText})
@@ -284,20 +297,24 @@ func setUpstreamHeaders(h http.Header, d *pipeline.Decision, req *pipeline.Reque
 	}
 }
 
-// countingReader counts request body bytes and notes a MaxBytesReader trip.
+// countingReader counts request body bytes and notes a MaxBytesReader trip
+// or any other failure to read the client's body (err).
 type countingReader struct {
 	r        io.ReadCloser
 	n        int64
 	tooLarge bool
+	err      error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	if err != nil {
+	if err != nil && err != io.EOF {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			c.tooLarge = true
+		} else {
+			c.err = err
 		}
 	}
 	return n, err
