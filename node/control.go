@@ -154,6 +154,8 @@ type Control struct {
 	done    chan struct{}
 	audit   io.Closer
 	etcd    *clientv3.Client
+	// fromEtcd: the config comes from etcd; the file is not a source.
+	fromEtcd bool
 }
 
 // StartControl runs the control plane of n, which was started from st:
@@ -161,8 +163,13 @@ type Control struct {
 // /config/validate, POST /drain) goes on the admin listener, and the
 // source (file watch or etcd watch) starts.
 func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any)) (*Control, error) {
-	st.Config.Version = n.Version()
 	n.warnf = logf
+	// A file served only because etcd had nothing at startup is a
+	// bootstrap: etcd's first version replaces it, whatever its number, and
+	// it is never saved as last-good.
+	bootstrap := len(src.Etcd) > 0 && st.From == "file"
+	n.bootstrap.Store(bootstrap)
+	st.Config.Version = n.Version()
 	auditW, auditC, err := openLog(st.Config.Admin.AuditLog)
 	if err != nil {
 		return nil, fmt.Errorf("admin audit log: %w", err)
@@ -184,22 +191,11 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 			logf("config: serving version %d from %s (was %d)%s", ev.Version, ev.Source, ev.From, note)
 		},
 	})
-	m.Adopt(st.Raw, st.Config, st.From)
+	m.Adopt(st.Raw, st.Config, st.From, !bootstrap)
 	metrics.ConfigApplied(control.SourceStartup, -1)
 
-	api := m.Handler()
-	n.HandleAdmin("/config", api)
-	n.HandleAdmin("/config/", api)
-	n.HandleAdmin("POST /drain", m.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		logf("drain requested through the admin API by %s", control.Actor(r))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"draining"}`)
-		n.RequestDrain()
-	})))
-
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Control{Manager: m, cancel: cancel, done: make(chan struct{}), audit: auditC}
+	c := &Control{Manager: m, cancel: cancel, done: make(chan struct{}), audit: auditC, fromEtcd: len(src.Etcd) > 0}
 	switch {
 	case len(src.Etcd) > 0:
 		cli, err := newEtcdClient(src.Etcd)
@@ -208,6 +204,13 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 			return nil, err
 		}
 		c.etcd = cli
+		// PUT /config on an etcd node publishes to etcd (compare-and-swap),
+		// so every node gets the change from the one source.
+		m.SetPublish(func(raw []byte, expected int64, actor string) (int64, error) {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer pcancel()
+			return control.Publish(pctx, cli, prefixOf(src), raw, expected, actor)
+		})
 		go func() {
 			defer close(c.done)
 			m.WatchEtcd(ctx, cli, prefixOf(src))
@@ -222,11 +225,30 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 	default:
 		close(c.done)
 	}
+	// The admin API goes up last, once its publisher (etcd) is set.
+	api := m.Handler()
+	n.HandleAdmin("/config", api)
+	n.HandleAdmin("/config/", api)
+	n.HandleAdmin("POST /drain", m.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logf("drain requested through the admin API by %s", control.Actor(r))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"status":"draining"}`)
+		n.RequestDrain()
+	})))
+
 	return c, nil
 }
 
+// ErrNotFileSource is SubmitFile's answer on a node whose config comes
+// from etcd.
+var ErrNotFileSource = errors.New("the config comes from etcd: publish the change there (or PUT /config); the file is only a bootstrap")
+
 // SubmitFile re-reads the config file and submits it (SIGHUP).
 func (c *Control) SubmitFile(path string) (control.Result, error) {
+	if c.fromEtcd {
+		return control.Result{}, ErrNotFileSource
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return control.Result{}, err

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
@@ -62,6 +63,10 @@ type Node struct {
 	started *config.Config
 	// warnf reports config changes that wait for a restart (nil: none).
 	warnf func(string, ...any)
+	// bootstrap is set while the node serves its file only because its
+	// shared source (etcd) had nothing to give at startup: Version reports
+	// 0 then, so the source's first version replaces it whatever its number.
+	bootstrap atomic.Bool
 
 	// drainReq is closed once when POST /drain asks the node to drain.
 	drainReq  chan struct{}
@@ -225,6 +230,9 @@ func (n *Node) HandleAdmin(pattern string, h http.Handler) { n.adminMux.Handle(p
 
 // Version is the served snapshot's version (control.Target).
 func (n *Node) Version() int64 {
+	if n.bootstrap.Load() {
+		return 0
+	}
 	if s := n.Gateway.Snapshot(); s != nil {
 		return s.Version
 	}
@@ -240,6 +248,7 @@ func (n *Node) Apply(cfg *config.Config) error {
 	if err := n.Gateway.Apply(cfg, cfg.Version); err != nil {
 		return err
 	}
+	n.bootstrap.Store(false)
 	if n.warnf != nil {
 		var fixed []string
 		for _, f := range []struct {
@@ -295,10 +304,10 @@ func (n *Node) adminHandler(withPprof bool) http.Handler {
 			// Ready means able to serve: with backends configured, at least
 			// one of them must have an instance in rotation.
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"status":"no healthy backend","config_version":%d,"backends":%d}`, s.Version, total)
+			fmt.Fprintf(w, `{"status":"no healthy backend","config_version":%d,"backends":%d}`, n.Version(), total)
 			return
 		}
-		fmt.Fprintf(w, `{"status":"ready","config_version":%d,"healthy_backends":%d,"backends":%d}`, s.Version, healthy, total)
+		fmt.Fprintf(w, `{"status":"ready","config_version":%d,"healthy_backends":%d,"backends":%d}`, n.Version(), healthy, total)
 	})
 	return mux
 }

@@ -338,11 +338,18 @@ type etcdSetup struct {
 
 func newEtcdSetup(t *testing.T, name string) *etcdSetup {
 	t.Helper()
+	s := newEmptyEtcdSetup(t, name)
+	s.publish(t, 0, 0)
+	return s
+}
+
+// newEmptyEtcdSetup is newEtcdSetup with nothing published yet.
+func newEmptyEtcdSetup(t *testing.T, name string) *etcdSetup {
+	t.Helper()
 	s := &etcdSetup{up: testproc.StartUpstream(t, name), e: etcdtest.Start(t), dir: t.TempDir()}
 	s.cli = s.e.Client(t)
 	s.boot = filepath.Join(s.dir, "boot.yaml")
 	writeAtomic(t, s.boot, ctlConfig(s.dir, s.up, 0, 0))
-	s.publish(t, 0, 0)
 	return s
 }
 
@@ -406,6 +413,19 @@ func TestEtcdPropagationThreeNodes(t *testing.T) {
 	pct := func(s []time.Duration, p int) time.Duration { return s[min(len(s)-1, len(s)*p/100)] }
 	t.Logf("3 nodes, %d versions: accepted -> every node serving p50 %v p99 %v max %v; per node p50 %v max %v",
 		len(every), pct(every, 50), pct(every, 99), every[len(every)-1], pct(all, 50), all[len(all)-1])
+	// PUT /config on any node publishes to etcd: every node gets it.
+	st, body := adminDo(t, "PUT", fmt.Sprintf("http://%s/config?expected_version=%d", nodes[1].Admin, 1+replacements), ctlConfig(es.dir, es.up, 0, 500))
+	if st != 200 || body["result"] != "published" {
+		t.Fatalf("PUT on an etcd node: %d %v", st, body)
+	}
+	for _, n := range nodes {
+		waitVersion(t, n.Admin, 2+replacements, 10*time.Second)
+	}
+	// A stale writer loses the compare-and-swap in etcd.
+	if st, body := adminDo(t, "PUT", fmt.Sprintf("http://%s/config?expected_version=%d", nodes[2].Admin, 1+replacements), ctlConfig(es.dir, es.up, 0, 501)); st != 409 {
+		t.Errorf("stale PUT on an etcd node: %d %v", st, body)
+	}
+
 	// The chapter accepts 10 s; the issue's target is 100 ms at p99. The
 	// bound here is the chapter's, so a loaded CI host does not fail the
 	// build on noise; the figure is logged and reported.
@@ -612,4 +632,34 @@ func TestRestartWithoutSource(t *testing.T) {
 	es.cli = es.e.Client(t)
 	es.publish(t, 3, 3)
 	waitVersion(t, n.Admin, 4, 20*time.Second)
+}
+
+// A node whose etcd is empty at startup serves its file as a bootstrap:
+// etcd's first version replaces it even though it is numbered 1, and a
+// SIGHUP does not re-read the file on an etcd node.
+func TestEtcdBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts gateway processes")
+	}
+	es := newEmptyEtcdSetup(t, "boot-up")
+	writeAtomic(t, es.boot, strings.Replace(ctlConfig(es.dir, es.up, 0, 0), "/probe/*", "/other/*", 1))
+	n := testproc.StartServe(t, es.serveArgs("-state-dir", filepath.Join(es.dir, "state"))...)
+	if st := get(t, "http://"+n.Traffic+"/other/x"); st != 200 {
+		t.Fatalf("bootstrap file not served: %d", st)
+	}
+	if v := readyVersion(n.Admin); v != 0 {
+		t.Errorf("bootstrap reported as version %d, want 0 (not from the source)", v)
+	}
+	es.publish(t, 0, 0) // version 1
+	waitVersion(t, n.Admin, 1, 10*time.Second)
+	if st := get(t, "http://"+n.Traffic+"/probe/x"); st != 200 {
+		t.Errorf("etcd's version 1 not served after the bootstrap: /probe %d", st)
+	}
+	if err := n.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	n.WaitOutput("the config comes from etcd", 10*time.Second)
+	if st := get(t, "http://"+n.Traffic+"/probe/x"); st != 200 || readyVersion(n.Admin) != 1 {
+		t.Errorf("after SIGHUP on an etcd node: /probe %d, version %d", st, readyVersion(n.Admin))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MaxConfigBytes bounds the body of PUT /config and POST /config/validate.
@@ -120,6 +121,10 @@ func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor, _ := r.Context().Value(actorKey{}).(string)
+	if m.opts.Publish != nil {
+		m.publishConfig(w, raw, expected, actor)
+		return
+	}
 	res, err := m.Submit(raw, Submission{Source: SourceAdmin, Name: "PUT /config", Actor: actor, ExpectedVersion: &expected})
 	switch {
 	case err == nil:
@@ -137,6 +142,46 @@ func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "invalid_config", "problems": problemsOf(err)})
 	}
 }
+
+// publishConfig is PUT /config on a node whose config comes from a shared
+// source (etcd): the change is validated here, then written to the source
+// with compare-and-swap on expected, so every node gets it the same way; the
+// answer waits (bounded) until this node serves it.
+func (m *Manager) publishConfig(w http.ResponseWriter, raw []byte, expected int64, actor string) {
+	if err := m.Validate(raw); err != nil && !errors.Is(err, ErrStale) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "invalid_config", "problems": problemsOf(err)})
+		return
+	}
+	v, err := m.opts.Publish(raw, expected, actor)
+	switch {
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "version_conflict", "current_version": v, "message": err.Error()})
+		return
+	case errors.Is(err, ErrStale):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "stale_version", "message": err.Error()})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "source_unavailable", "message": err.Error()})
+		return
+	}
+	deadline := time.Now().Add(publishWait)
+	for {
+		if cur, _ := m.Current(); cur >= v {
+			writeJSON(w, http.StatusOK, map[string]any{"version": v, "previous": expected, "result": "published"})
+			return
+		}
+		if time.Now().After(deadline) {
+			writeJSON(w, http.StatusAccepted, map[string]any{"version": v, "previous": expected, "result": "published",
+				"message": "published to the config source; this node does not serve it yet"})
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// publishWait bounds how long PUT /config on a shared-source node waits for
+// its own node to serve the published version.
+const publishWait = 5 * time.Second
 
 func (m *Manager) validateConfig(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readBody(w, r)

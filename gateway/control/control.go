@@ -66,6 +66,13 @@ type Options struct {
 	// Logf receives operational messages (rejected configs, etcd outages,
 	// persistence failures). Nil: log.Printf.
 	Logf func(format string, args ...any)
+	// Publish, when set, makes PUT /config write the change to the shared
+	// config source (etcd: control.Publish) with compare-and-swap on the
+	// expected version, instead of applying it to this node alone; the node
+	// then applies it from the source like every other node. It returns the
+	// version written, or the stored one with an error wrapping
+	// ErrConflict.
+	Publish func(raw []byte, expected int64, actor string) (int64, error)
 }
 
 // Submission says where a config comes from.
@@ -156,17 +163,27 @@ func New(opts Options) *Manager {
 	return m
 }
 
+// SetPublish sets Options.Publish after New (the publisher may need the
+// Manager's own lifetime); call it before serving the Handler.
+func (m *Manager) SetPublish(publish func(raw []byte, expected int64, actor string) (int64, error)) {
+	m.opts.Publish = publish
+}
+
 // Adopt tells the Manager what the Target already serves when it was
 // started from cfg (parsed from raw, cfg.Version the version it serves)
 // without a Submit: the startup config. Later submissions are checked
 // against it (an identical one is a no-op), the admin API authenticates
 // with its tokens, and it is saved as last-good when StateDir is set.
-func (m *Manager) Adopt(raw []byte, cfg *config.Config, source string) {
+//
+// A bootstrap config (the node's file while its real source, etcd, is
+// unreachable or empty) is adopted with cfg.Version 0 and persist false: any
+// version from the source replaces it, and it never becomes last-good.
+func (m *Manager) Adopt(raw []byte, cfg *config.Config, source string, persist bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := &snapshot{version: cfg.Version, raw: bytes.Clone(raw), cfg: cfg}
 	m.cur.Store(next)
-	if m.opts.StateDir != "" {
+	if persist && m.opts.StateDir != "" {
 		if err := writeLastGood(m.opts.StateDir, next.version, next.raw, source, m.opts.Now()); err != nil {
 			m.opts.Logf("control: version %d is served but could not be saved as last-good: %v", next.version, err)
 		}
