@@ -163,6 +163,16 @@ func (g *Gateway) Acquire(start time.Time) *Decision {
 	return d
 }
 
+// UpstreamBodyFailed records that the upstream broke the response body off
+// after its headers (recorded as they were): the backend's failure for its
+// breaker and passive health. Engines that stream bodies after Record call
+// it before Release.
+func (g *Gateway) UpstreamBodyFailed(d *Decision) {
+	if d.acquired != nil {
+		d.result = resilience.Failure
+	}
+}
+
 // Release returns a Decision to the pool. Nothing of it may be used after.
 func (g *Gateway) Release(d *Decision) {
 	if d.acquired != nil {

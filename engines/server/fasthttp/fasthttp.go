@@ -114,7 +114,12 @@ var (
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	g := s.g
 	d := g.Acquire(g.Now())
-	defer g.Release(d)
+	streaming := false
+	defer func() {
+		if !streaming { // else the response body stream releases d when it is done
+			g.Release(d)
+		}
+	}()
 
 	var req pipeline.Request
 	fillRequest(&req, ctx, d)
@@ -126,7 +131,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.answer(ctx, d, &req)
 		return
 	}
-	s.forward(ctx, d, &req)
+	streaming = s.forward(ctx, d, &req)
 }
 
 func fillRequest(req *pipeline.Request, ctx *fasthttp.RequestCtx, d *pipeline.Decision) {
@@ -248,7 +253,11 @@ var (
 	kPartnerID   = []byte(pipeline.HeaderPartnerID)
 )
 
-func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pipeline.Request) {
+// forward proxies the request to d.Target. It reports whether the response
+// body is streamed after the handler returns: then the body stream releases
+// d once fasthttp has written it, so the request counts as in flight (for
+// the bulkhead, balancing and shedding) until its last byte.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pipeline.Request) bool {
 	g := s.g
 	r := &ctx.Request
 	rh := &r.Header
@@ -302,11 +311,13 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 	}
 
 	resp := &ctx.Response
+	up := fasthttp.AcquireResponse()
 	hc := s.client(d.Target)
 	sent := g.Now()
-	err := hc.DoTimeout(r, resp, route.Timeout)
+	err := hc.DoTimeout(r, up, route.Timeout)
 	upstream := g.Now().Sub(sent)
 	if err != nil {
+		fasthttp.ReleaseResponse(up)
 		tooLarge := lim != nil && lim.tooLarge
 		timeout := errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 		errType := errType(err, timeout, tooLarge)
@@ -328,8 +339,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 		}
 		g.Record(d, req, &pipeline.Outcome{Status: d.Status, Upstream: upstream, HeadersAt: now, End: g.Now(),
 			RequestBytes: lim.count(), ResponseBytes: int64(len(d.Body())), Error: errType})
-		return
+		return false
 	}
+	up.Header.CopyTo(&resp.Header)
 	stripOutbound(&resp.Header)
 	now := g.Now()
 	s.setHeaders(ctx, d, req, now)
@@ -338,7 +350,52 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 		reqBytes = lim.n
 	}
 	g.Record(d, req, &pipeline.Outcome{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, End: g.Now(),
-		RequestBytes: reqBytes, ResponseBytes: responseBytes(resp)})
+		RequestBytes: reqBytes, ResponseBytes: responseBytes(up)})
+	if !up.IsBodyStream() {
+		resp.SetBody(up.Body())
+		fasthttp.ReleaseResponse(up)
+		return false
+	}
+	b := bodies.Get().(*streamedBody)
+	b.g, b.d, b.up, b.r = g, d, up, up.BodyStream()
+	resp.SetBodyStream(b, up.Header.ContentLength())
+	return true
+}
+
+// streamedBody is an upstream response body on its way to the client. When
+// fasthttp has written it (or given up) it calls CloseWithError: the
+// upstream connection goes back to its pool, a body the upstream broke off
+// counts as the backend's failure, and the request's Decision is released.
+type streamedBody struct {
+	g       *pipeline.Gateway
+	d       *pipeline.Decision
+	up      *fasthttp.Response
+	r       io.Reader
+	readErr bool
+}
+
+var bodies = sync.Pool{New: func() any { return new(streamedBody) }}
+
+func (b *streamedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.readErr = true
+	}
+	return n, err
+}
+
+// CloseWithError is fasthttp.ReadCloserWithError: wErr is the error writing
+// to the client, if any (not the backend's doing).
+func (b *streamedBody) CloseWithError(error) error {
+	err := b.up.CloseBodyStream()
+	fasthttp.ReleaseResponse(b.up)
+	if b.readErr {
+		b.g.UpstreamBodyFailed(b.d)
+	}
+	b.g.Release(b.d)
+	*b = streamedBody{}
+	bodies.Put(b)
+	return err
 }
 
 // responseBytes is the response body size from Content-Length; 0 for a
