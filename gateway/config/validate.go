@@ -108,6 +108,21 @@ func (v *validator) top() {
 	}
 }
 
+// redactURL hides a password in a URL quoted in a problem (problems reach
+// logs and the audit log).
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	if at := strings.LastIndexByte(raw, '@'); at >= 0 {
+		return "(credentials hidden)" + raw[at:]
+	}
+	return raw
+}
+
 // limiter checks the section of the engine in use (engines.limiter).
 func (v *validator) limiter() {
 	l := &v.c.Limiter
@@ -116,7 +131,7 @@ func (v *validator) limiter() {
 		if l.Redis.URL == "" {
 			v.add("limiter.redis.url", "is required with engines.limiter redis (or pass -redis URL)")
 		} else if u, err := url.Parse(l.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			v.add("limiter.redis.url", "%q: want redis://host:port[/db], rediss://... or unix://...", l.Redis.URL)
+			v.add("limiter.redis.url", "%q: want redis://host:port[/db], rediss://... or unix://...", redactURL(l.Redis.URL))
 		}
 		if l.Redis.PoolSize < 0 {
 			v.add("limiter.redis.pool_size", "must not be negative")

@@ -154,6 +154,10 @@ func TestValidateRules(t *testing.T) {
 		{"health timeout over interval", func(c *Config) {
 			c.Backends[0].HealthCheck.Timeout = time.Minute
 		}, []want{{"backends[0].health_check.timeout", "longer than the interval"}}},
+		{"redis url password hidden", func(c *Config) {
+			c.Engines.Limiter = "redis"
+			c.Limiter.Redis.URL = "http://:s3cret@h:6379"
+		}, []want{{"limiter.redis.url", "xxxxx@h:6379"}}},
 		{"shedding order", func(c *Config) { c.Shedding.P3 = 0.95 }, []want{{"shedding.p3", "lower priorities must shed first"}}},
 		{"admin tokens", func(c *Config) {
 			c.Admin.Tokens = []AdminToken{{ID: "ops", SHA256: "abc"}, {ID: "ops", SHA256: strings.Repeat("a", 64)}}

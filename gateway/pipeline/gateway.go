@@ -38,6 +38,7 @@ type Gateway struct {
 	version       string
 
 	applyMu sync.Mutex
+	closed  bool // set by Close (under applyMu): Apply refuses
 	snap    atomic.Pointer[Snapshot]
 	noRoute *observe.RouteMetrics
 	pool    sync.Pool
@@ -57,6 +58,9 @@ type Gateway struct {
 	// cannot change under a running server).
 	Limits config.Limits
 }
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("gateway closed")
 
 // ErrStaleVersion is returned by Apply for a version older than the served one.
 var ErrStaleVersion = errors.New("config version older than the one being served")
@@ -108,6 +112,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 func (g *Gateway) Apply(cfg *config.Config, version int64) error {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
 	prev := g.snap.Load()
 	if prev != nil {
 		if version == 0 {
@@ -147,6 +154,9 @@ func (g *Gateway) Metrics() *observe.Metrics { return g.metrics }
 
 // Close stops background work of the served snapshot.
 func (g *Gateway) Close() {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	g.closed = true
 	if s := g.snap.Load(); s != nil {
 		s.close()
 	}
