@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,13 +147,25 @@ func (h *hangupBackend) count() int {
 }
 
 func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A socket bound to a port but not listening: connections to it are
+	// refused, and the port stays reserved for the test's lifetime. (A
+	// listener opened and closed gives the port back to the kernel, which
+	// may hand it to another node's listener: then the "dead" route proxies
+	// into a gateway, once into itself in a loop.)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // syncBuffer collects the access log.
@@ -547,7 +561,7 @@ var gatewayCases = []struct {
 		}
 		r = g.do("GET", "/test/dead/x", nil, nil)
 		if r.status != 502 || r.json(t)["error"] != "upstream_unavailable" {
-			t.Errorf("dead: %d %s", r.status, r.body)
+			t.Errorf("dead: %d %s; backend %+v", r.status, r.body, g.n.Gateway.Snapshot().Backends["dead-service"].R.Status())
 		}
 	}},
 	{"no gateway retries: a backend that hangs up gets exactly one request", func(t *testing.T, g *gw) {
