@@ -80,8 +80,11 @@ routes:
 	}
 	total := admitted[0] + admitted[1] + admitted[2]
 	t.Logf("limit %d, admitted %d (per node %v), statuses %v", limit, total, admitted, statuses)
-	if total < limit || total > limit+limit/20 {
-		t.Errorf("admitted %d across three nodes, want %d..%d (the limit, +5%%)", total, limit, limit+limit/20)
+	// The accuracy target (+5 %) is TestAccuracy's; here, processes on a
+	// possibly loaded host, the bound is looser: what this test proves is
+	// that the count is shared at all (separate counts would admit 3x).
+	if total < limit || total > limit+limit/10 {
+		t.Errorf("admitted %d across three nodes, want %d..%d (the limit, +10%%)", total, limit, limit+limit/10)
 	}
 	for k, a := range admitted {
 		if a >= limit {
