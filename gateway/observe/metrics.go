@@ -70,6 +70,7 @@ const (
 	ReasonShed                               // 503: load shedding dropped a lower-priority request
 	ReasonCircuitOpen                        // 503: the backend's circuit breaker is open (or ramping)
 	ReasonBulkheadFull                       // 503: the backend's in-flight limit is reached
+	ReasonLoopDetected                       // 508: the request already passed through this gateway (Via)
 	reasonCount
 )
 
@@ -93,6 +94,7 @@ var reasonNames = [reasonCount]string{
 	ReasonShed:                 "shed",
 	ReasonCircuitOpen:          "circuit_open",
 	ReasonBulkheadFull:         "bulkhead_full",
+	ReasonLoopDetected:         "loop_detected",
 }
 
 // String returns the short snake_case code ("rate_limited"). Out-of-range

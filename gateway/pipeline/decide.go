@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/auth"
@@ -29,6 +30,7 @@ type Request struct {
 	APIKey        string
 	RequestID     string
 	Traceparent   string
+	Via           string // first Via header value: proxies the request has passed
 	Origin        string
 	// PreflightMethod is Access-Control-Request-Method (CORS preflight).
 	PreflightMethod string
@@ -50,6 +52,7 @@ const (
 	CodeOverloaded          = "overloaded"
 	CodeCircuitOpen         = "circuit_open"
 	CodeBackendBusy         = "backend_busy"
+	CodeLoopDetected        = "loop_detected"
 )
 
 // Header is one response header to set.
@@ -144,6 +147,14 @@ func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 	}
 	tp := observe.AppendTraceparent(d.tpBuf[:0], traceID, observe.NewSpanID(), flags)
 	d.Traceparent = bytesView(tp)
+
+	// A request that already passed through this gateway is a routing
+	// loop (a backend pointing back at the gateway): refused at once
+	// instead of proxied around until the bulkhead refuses it.
+	if req.Via != "" && strings.Contains(req.Via, g.viaToken) {
+		g.reject(d, 508, CodeLoopDetected, observe.ReasonLoopDetected)
+		return
+	}
 
 	path, ok := CanonicalPath(req.RawPath)
 	if !ok {

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
@@ -45,9 +47,13 @@ type Gateway struct {
 	// inFlight counts Decisions acquired and not released: requests on
 	// this node between their start and their answer. It is the load
 	// shedding pressure signal.
-	inFlight      atomic.Int64
-	draining      atomic.Bool
-	hooks         resilience.Hooks
+	inFlight atomic.Int64
+	draining atomic.Bool
+	hooks    resilience.Hooks
+	// viaToken is "1.1 gatelab-<random>", this gateway's entry in the Via
+	// header of requests it forwards (RFC 9110 7.6.3); seeing it on an
+	// incoming request means a loop.
+	viaToken      string
 	probeClient   *http.Client
 	inFlightGauge interface {
 		Inc()
@@ -87,6 +93,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.now = time.Now
 	}
 	g.noRoute = g.metrics.ForRoute(observe.UnmatchedRoute)
+	var rnd [4]byte
+	crand.Read(rnd[:])
+	g.viaToken = "1.1 gatelab-" + hex.EncodeToString(rnd[:])
 	m := g.metrics
 	g.hooks = resilience.Hooks{
 		InstanceHealth: func(backend, url string, healthy bool, _ string) { m.InstanceHealth(backend, url, healthy) },
@@ -225,6 +234,16 @@ func (g *Gateway) HealthyBackends() (healthy, total int) {
 		}
 	}
 	return healthy, len(s.Backends)
+}
+
+// AppendVia appends the Via value to send upstream to b: the incoming value
+// (if any) followed by this gateway's entry.
+func (g *Gateway) AppendVia(b []byte, incoming string) []byte {
+	if incoming != "" {
+		b = append(b, incoming...)
+		b = append(b, ", "...)
+	}
+	return append(b, g.viaToken...)
 }
 
 // InFlight is the number of requests on this node between Acquire and

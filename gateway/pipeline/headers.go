@@ -10,6 +10,7 @@ const (
 	HeaderXFF         = "X-Forwarded-For"
 	HeaderXFProto     = "X-Forwarded-Proto"
 	HeaderXFHost      = "X-Forwarded-Host"
+	HeaderVia         = "Via"
 )
 
 // DropInbound reports whether an incoming request header must not be

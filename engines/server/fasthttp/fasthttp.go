@@ -178,6 +178,7 @@ func fillRequest(req *pipeline.Request, ctx *fasthttp.RequestCtx, d *pipeline.De
 	req.APIKey = b2s(rh.PeekBytes(hAPIKey))
 	req.RequestID = b2s(rh.PeekBytes(hRequestID))
 	req.Traceparent = b2s(rh.PeekBytes(hTraceparent))
+	req.Via = b2s(rh.PeekBytes(kVia))
 	req.Origin = b2s(rh.PeekBytes(hOrigin))
 	req.PreflightMethod = b2s(rh.PeekBytes(hACRM))
 	req.UserAgent = b2s(rh.UserAgent())
@@ -248,6 +249,7 @@ var (
 	kXFF         = []byte(pipeline.HeaderXFF)
 	kXFProto     = []byte(pipeline.HeaderXFProto)
 	kXFHost      = []byte(pipeline.HeaderXFHost)
+	kVia         = []byte(pipeline.HeaderVia)
 	kUserID      = []byte(pipeline.HeaderUserID)
 	kUserScopes  = []byte(pipeline.HeaderUserScopes)
 	kPartnerID   = []byte(pipeline.HeaderPartnerID)
@@ -270,6 +272,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 	var ipb [64]byte
 	clientIP := append(ipb[:0], req.ClientIP...)
 
+	// Via: the incoming value plus this gateway, copied out of the header
+	// buffer before the header is rewritten.
+	var viaBuf [256]byte
+	via := g.AppendVia(viaBuf[:0], req.Via)
+
 	stripInbound(rh)
 	// Path and query are rewritten in place: the path is canonical (checked
 	// by decide), the prefix is stripped.
@@ -287,6 +294,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pi
 	rh.SetBytesKV(kTraceparent, s2b(d.Traceparent))
 	rh.SetBytesKV(kXFF, clientIP)
 	rh.SetBytesKV(kXFProto, s2b(d.Snap.ForwardedProto))
+	rh.SetBytesKV(kVia, via)
 	if len(origHost) > 0 {
 		rh.SetBytesKV(kXFHost, origHost)
 	}

@@ -131,6 +131,7 @@ func fillRequest(req *pipeline.Request, r *http.Request) {
 	req.APIKey = h.Get(hAPIKey)
 	req.RequestID = h.Get(hRequestID)
 	req.Traceparent = h.Get(hTraceparent)
+	req.Via = h.Get(pipeline.HeaderVia)
 	req.Origin = h.Get(hOrigin)
 	req.PreflightMethod = h.Get(hACRM)
 	req.UserAgent = h.Get(hUserAgent)
@@ -192,7 +193,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Dec
 		}
 		out.Header[k] = v
 	}
-	setUpstreamHeaders(out.Header, d, req, r)
+	setUpstreamHeaders(g, out.Header, d, req, r)
 
 	var body *countingReader
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -276,11 +277,12 @@ func (s *Server) writeError(w http.ResponseWriter, d *pipeline.Decision, req *pi
 	}
 }
 
-func setUpstreamHeaders(h http.Header, d *pipeline.Decision, req *pipeline.Request, r *http.Request) {
+func setUpstreamHeaders(g *pipeline.Gateway, h http.Header, d *pipeline.Decision, req *pipeline.Request, r *http.Request) {
 	h[pipeline.HeaderRequestID] = []string{d.RequestID}
 	h[pipeline.HeaderTraceparent] = []string{d.Traceparent}
 	h[pipeline.HeaderXFF] = []string{req.ClientIP}
 	h[pipeline.HeaderXFProto] = []string{d.Snap.ForwardedProto}
+	h[pipeline.HeaderVia] = []string{string(g.AppendVia(make([]byte, 0, len(req.Via)+24), req.Via))}
 	if req.Host != "" {
 		h[pipeline.HeaderXFHost] = []string{req.Host}
 	}
