@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gatelab/gatelab/internal/serverproc"
 )
@@ -59,27 +58,7 @@ type proc struct {
 func (p *proc) start() error {
 	args := append([]string{"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
 		"--dir", p.dir, "--daemonize", "no", "--logfile", ""}, serverArgs...)
-	run, err := serverproc.Run(exec.Command(p.bin, args...), p.out, "Ready to accept connections")
-	if err != nil {
-		return err
-	}
-	cmd, ready, done := run.Cmd, run.Ready, run.Done
-	p.cmd, p.done = cmd, done
-
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case <-ready:
-	case <-done:
-		if strings.Contains(p.out.String(), "Address already in use") {
-			return fmt.Errorf("port %d in use", p.port)
-		}
-		return fmt.Errorf("redis-server exited before it was ready: %v", cmd.ProcessState)
-	case <-timer.C:
-		p.kill()
-		return fmt.Errorf("redis-server not ready within %v", startTimeout)
-	}
-	return ping(net127(p.port), 5*time.Second)
+	return p.startArgs(args, "Ready to accept connections")
 }
 
 func net127(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
