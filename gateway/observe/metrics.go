@@ -330,11 +330,11 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 // InstanceHealth records an instance entering (healthy) or leaving the
 // rotation.
 func (m *Metrics) InstanceHealth(backend, instance string, healthy bool) {
-	v, to := 0.0, "out"
+	m.InstanceKnown(backend, instance, healthy)
+	to := "out"
 	if healthy {
-		v, to = 1, "in"
+		to = "in"
 	}
-	m.instanceHealthy.WithLabelValues(backend, instance).Set(v)
 	m.healthChanges.WithLabelValues(backend, to).Inc()
 }
 
