@@ -1,24 +1,7 @@
-// Package testproc runs real gatelab processes for integration tests over
-// loopback.
-//
-// Binary builds ./cmd/gatelab once per test binary (or uses $GATELAB_BIN);
-// Start runs it with arguments, captures its stdout and stderr, dumps them
-// into the test log if the test fails, and stops the process when the test
-// ends. WaitOutput waits for a line the process prints (signalled on every
-// write, no polling); WaitHTTP polls a URL for processes that print nothing
-// useful. StartUpstream runs "gatelab upstream" and returns its URL.
-//
-// The built binary lives in a temporary directory that the package removes
-// only if the test binary's TestMain calls Main:
-//
-//	func TestMain(m *testing.M) { testproc.Main(m) }
-//
-// The helpers that fail the test call t.Fatal, so call them from the test's
-// goroutine.
 package testproc
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -26,13 +9,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/harness/fleet"
 )
 
 // EnvBinary names the environment variable that, when set, gives the gatelab
@@ -134,158 +120,146 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// FreeAddr returns a 127.0.0.1:port that was free a moment ago. Another
-// process can take it before it is used; prefer "-listen 127.0.0.1:0" and
-// reading the address a process prints when that is possible.
+// FreeAddr returns a 127.0.0.1:port that was free a moment ago, below the
+// kernel's ephemeral range (fleet.FreePort). Another process can take it
+// before it is used; prefer "-listen 127.0.0.1:0" and reading the address a
+// process prints when that is possible.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := fleet.FreePort()
 	if err != nil {
 		t.Fatalf("testproc: %v", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
+
+// readyTimeout bounds the wait for the address line of StartUpstream and
+// StartServe.
+const readyTimeout = 30 * time.Second
+
+// ringLines is how many output lines a test process keeps: enough for any
+// test's whole output.
+const ringLines = 1 << 16
 
 // Proc is a running gatelab process started by Start.
 type Proc struct {
 	t    testing.TB
 	args []string
-	cmd  *exec.Cmd
-	out  *capture
-
-	done    chan struct{} // closed when the process has exited and its output is in
-	waitErr error         // set before done is closed
-
-	stopOnce sync.Once
-	stopErr  error
+	fp   *fleet.Proc
 }
 
 // Start runs the gatelab binary with args. Its stdout and stderr are captured;
-// when the test ends the process is stopped (SIGTERM, then SIGKILL after
-// StopGrace) and, if the test failed, its output is logged.
+// when the test ends the process is stopped (SIGTERM, then SIGKILL of its
+// process group after StopGrace) and, if the test failed, its output is
+// logged.
 func Start(t testing.TB, args ...string) *Proc {
 	t.Helper()
-	bin := Binary(t)
-	p := &Proc{
-		t:    t,
-		args: args,
-		cmd:  exec.Command(bin, args...),
-		out:  newCapture(),
-		done: make(chan struct{}),
+	return start(t, nil, args)
+}
+
+// start runs gatelab with args through fleet and returns once a line
+// matching ready appeared (at once when ready is nil).
+func start(t testing.TB, ready *regexp.Regexp, args []string) *Proc {
+	t.Helper()
+	fp, err := fleet.Start(context.Background(), fleet.Spec{
+		Name:         "gatelab " + strings.Join(args, " "),
+		Path:         Binary(t),
+		Args:         args,
+		Ready:        ready,
+		ReadyTimeout: readyTimeout,
+		RingLines:    ringLines,
+	})
+	if err != nil {
+		t.Fatalf("testproc: %v", err)
 	}
-	p.cmd.Stdout = streamWriter{p.out, &p.out.stdout}
-	p.cmd.Stderr = streamWriter{p.out, &p.out.stderr}
-	// If a child of the process keeps the pipes open, do not hang in Wait.
-	p.cmd.WaitDelay = StopGrace
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("testproc: starting gatelab %s: %v", strings.Join(args, " "), err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &Proc{t: t, args: args, fp: fp}
 	t.Cleanup(func() {
-		p.Stop()
+		if err := fp.Stop(StopGrace); err != nil {
+			t.Errorf("testproc: %v", err)
+		}
 		if t.Failed() {
-			t.Logf("gatelab %s (%s) output:\n%s", strings.Join(p.args, " "), p.state(), p.Output())
+			out := p.Output()
+			if n := fp.Lines(); n > ringLines {
+				out = fmt.Sprintf("[the first %d lines were not kept]\n%s", n-ringLines, out)
+			}
+			t.Logf("gatelab %s (%s) output:\n%s", strings.Join(p.args, " "), p.state(), out)
 		}
 	})
 	return p
 }
 
-// Output returns everything the process wrote so far, stdout and stderr
-// interleaved in arrival order.
-func (p *Proc) Output() string { return p.out.get(&p.out.all) }
+// Fleet returns the supervised process, for what testproc does not wrap
+// (PIDs, Usage, WaitLine with submatches).
+func (p *Proc) Fleet() *fleet.Proc { return p.fp }
 
-// Stdout returns what the process wrote to stdout so far.
-func (p *Proc) Stdout() string { return p.out.get(&p.out.stdout) }
+// Output returns the lines the process wrote so far, stdout and stderr
+// interleaved in arrival order, joined with "\n".
+func (p *Proc) Output() string { return p.fp.Output() }
 
-// Stderr returns what the process wrote to stderr so far.
-func (p *Proc) Stderr() string { return p.out.get(&p.out.stderr) }
+// Stdout returns the lines the process wrote to stdout so far.
+func (p *Proc) Stdout() string { return p.fp.Stdout() }
+
+// Stderr returns the lines the process wrote to stderr so far.
+func (p *Proc) Stderr() string { return p.fp.Stderr() }
 
 // Done is closed once the process has exited and all its output is captured.
-func (p *Proc) Done() <-chan struct{} { return p.done }
+func (p *Proc) Done() <-chan struct{} { return p.fp.Done() }
 
-// Stop sends SIGTERM, waits up to StopGrace, then kills the process, and
-// returns how it exited (nil for exit status 0, as from exec.Cmd.Wait). If the
-// process had already exited it just returns that. Safe to call more than once.
+// Stop sends SIGTERM, waits up to StopGrace, then kills the process group,
+// and returns how the process exited (nil for exit status 0, as from
+// exec.Cmd.Wait). If the process had already exited it just returns that.
+// Safe to call more than once.
 func (p *Proc) Stop() error {
-	p.stopOnce.Do(func() {
-		select {
-		case <-p.done:
-		default:
-			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				p.cmd.Process.Kill() // e.g. Windows, where SIGTERM is unsupported
-			}
-			t := time.NewTimer(StopGrace)
-			select {
-			case <-p.done:
-				t.Stop()
-			case <-t.C:
-				p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		p.stopErr = p.waitErr
-	})
-	return p.stopErr
+	if err := p.fp.Stop(StopGrace); err != nil {
+		return err
+	}
+	return p.fp.ExitErr()
 }
 
 func (p *Proc) state() string {
-	select {
-	case <-p.done:
-		if p.waitErr == nil {
-			return "exited with status 0"
-		}
-		return p.waitErr.Error()
-	default:
-		return "running"
+	if exited, how := p.fp.Exited(); exited {
+		return how
 	}
+	return "running"
 }
 
-// WaitOutput waits until substr appears in the process's stdout or stderr and
-// fails the test if it does not within timeout or the process exits first
-// (the process output is then logged by Start's cleanup). It wakes on every
-// write; nothing polls.
+// WaitOutput waits until a line of the process's stdout or stderr contains
+// substr and fails the test if none does within timeout or the process exits
+// first. substr lies within one line; a trailing "\n" means the line ends
+// with it, a leading "\n" that the line starts with it. Lines already
+// printed count; it wakes on every new line, nothing polls.
 func (p *Proc) WaitOutput(substr string, timeout time.Duration) {
 	p.t.Helper()
-	p.waitFor(fmt.Sprintf("print %q", substr), timeout, func(stdout, stderr string) bool {
-		return strings.Contains(stdout, substr) || strings.Contains(stderr, substr)
-	})
+	re, err := lineRegexp(substr)
+	if err != nil {
+		p.t.Fatalf("testproc: %v", err)
+	}
+	if _, err := p.fp.WaitLine(context.Background(), re, timeout); err != nil {
+		p.t.Fatalf("testproc: %v", err)
+	}
 }
 
-// waitFor waits until cond holds for the output captured so far, re-checking
-// on every write, and fails the test on timeout or process exit.
-func (p *Proc) waitFor(what string, timeout time.Duration, cond func(stdout, stderr string) bool) {
-	p.t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		ok, changed := p.out.check(cond)
-		if ok {
-			return
-		}
-		select {
-		case <-changed:
-		case <-p.done:
-			if ok, _ := p.out.check(cond); ok {
-				return
-			}
-			p.t.Fatalf("testproc: gatelab %s %s before it did %s (output logged at cleanup)",
-				strings.Join(p.args, " "), p.state(), what)
-		case <-timer.C:
-			p.t.Fatalf("testproc: gatelab %s did not %s within %v (output logged at cleanup)",
-				strings.Join(p.args, " "), what, timeout)
-		}
+// lineRegexp turns WaitOutput's substring into a pattern for one line.
+func lineRegexp(substr string) (*regexp.Regexp, error) {
+	s, atEnd := strings.CutSuffix(substr, "\n")
+	s, atStart := strings.CutPrefix(s, "\n")
+	if strings.Contains(s, "\n") {
+		return nil, fmt.Errorf("waiting for output %q: it spans lines; WaitOutput matches within one line", substr)
 	}
+	expr := regexp.QuoteMeta(s)
+	if atStart {
+		expr = "^" + expr
+	}
+	if atEnd {
+		expr += "$"
+	}
+	return regexp.Compile(expr)
 }
 
 // WaitHTTP is WaitHTTP that also gives up as soon as the process exits.
 func (p *Proc) WaitHTTP(url string, timeout time.Duration) {
 	p.t.Helper()
-	if err := pollHTTP(url, timeout, p.done); err != nil {
+	if err := pollHTTP(url, timeout, p.fp.Done()); err != nil {
 		p.t.Fatalf("testproc: gatelab %s (%s): %v (output logged at cleanup)",
 			strings.Join(p.args, " "), p.state(), err)
 	}
@@ -330,75 +304,20 @@ func pollHTTP(url string, timeout time.Duration, exited <-chan struct{}) error {
 	}
 }
 
+// upstreamLine is the line "gatelab upstream -name NAME" prints once it
+// listens; the submatch is its base URL.
+func upstreamLine(name string) *regexp.Regexp {
+	return regexp.MustCompile(`^upstream ` + regexp.QuoteMeta(name) + ` listening on (http://\S+)$`)
+}
+
 // StartUpstream runs "gatelab upstream -name NAME" on a free loopback port,
 // waits until it is listening, and returns its base URL (http://127.0.0.1:PORT).
 func StartUpstream(t testing.TB, name string) (url string) {
 	t.Helper()
 	// Port 0 and the address from the listening line: no window in which
 	// another process could take a port picked in advance.
-	p := Start(t, "upstream", "-listen", "127.0.0.1:0", "-name", name)
-	prefix := "upstream " + name + " listening on "
-	p.waitFor(fmt.Sprintf("print a %q line", prefix), 30*time.Second, func(stdout, _ string) bool {
-		url = listeningURL(stdout, prefix)
-		return url != ""
-	})
-	return url
-}
-
-// listeningURL returns the URL from the first complete line of out that starts
-// with prefix followed by http://, or "".
-func listeningURL(out, prefix string) string {
-	for {
-		line, rest, complete := strings.Cut(out, "\n")
-		if !complete {
-			return ""
-		}
-		if u, ok := strings.CutPrefix(strings.TrimSuffix(line, "\r"), prefix); ok && strings.HasPrefix(u, "http://") {
-			return u
-		}
-		out = rest
-	}
-}
-
-// capture collects a process's output and wakes waiters on every write.
-type capture struct {
-	mu      sync.Mutex
-	stdout  bytes.Buffer
-	stderr  bytes.Buffer
-	all     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newCapture() *capture { return &capture{changed: make(chan struct{})} }
-
-func (c *capture) get(b *bytes.Buffer) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return b.String()
-}
-
-// check evaluates cond on the output so far and returns a channel that is
-// closed at the next write.
-func (c *capture) check(cond func(stdout, stderr string) bool) (bool, <-chan struct{}) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return cond(c.stdout.String(), c.stderr.String()), c.changed
-}
-
-// streamWriter writes one of a capture's streams (and the interleaved copy).
-type streamWriter struct {
-	c      *capture
-	stream *bytes.Buffer
-}
-
-func (w streamWriter) Write(b []byte) (int, error) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	w.stream.Write(b)
-	w.c.all.Write(b)
-	close(w.c.changed)
-	w.c.changed = make(chan struct{})
-	return len(b), nil
+	p := start(t, upstreamLine(name), []string{"upstream", "-listen", "127.0.0.1:0", "-name", name})
+	return p.fp.Ready()[1]
 }
 
 // Serve is a running "gatelab serve" process and the addresses it printed.
@@ -407,6 +326,10 @@ type Serve struct {
 	Traffic string // host:port of the traffic listener
 	Admin   string // host:port of the admin listener
 }
+
+// servingLine is the line "gatelab serve" prints once it serves:
+// "gatelab serving on http://T (admin http://A) ...".
+var servingLine = regexp.MustCompile(`gatelab serving on http://(\S+) \(admin http://([^)\s]+)\)`)
 
 // StartServe runs "gatelab serve" with args plus "-listen 127.0.0.1:0
 // -admin 127.0.0.1:0" (unless args set them), waits for its "gatelab serving
@@ -420,62 +343,19 @@ func StartServe(t testing.TB, args ...string) *Serve {
 	if !slices.Contains(args, "-admin") {
 		full = append(full, "-admin", "127.0.0.1:0")
 	}
-	s := &Serve{Proc: Start(t, full...)}
-	s.waitFor(`print its "gatelab serving on" line`, 30*time.Second, func(_, stderr string) bool {
-		s.Traffic, s.Admin = servingAddrs(stderr)
-		return s.Traffic != ""
-	})
-	return s
-}
-
-// servingAddrs parses "gatelab serving on http://T (admin http://A) ...".
-func servingAddrs(out string) (traffic, admin string) {
-	const prefix = "gatelab serving on http://"
-	i := strings.Index(out, prefix)
-	if i < 0 {
-		return "", ""
-	}
-	line, _, complete := strings.Cut(out[i+len(prefix):], "\n")
-	if !complete {
-		return "", ""
-	}
-	traffic, rest, ok := strings.Cut(line, " (admin http://")
-	if !ok {
-		return "", ""
-	}
-	admin, _, ok = strings.Cut(rest, ")")
-	if !ok {
-		return "", ""
-	}
-	return traffic, admin
+	p := start(t, servingLine, full)
+	m := p.fp.Ready()
+	return &Serve{Proc: p, Traffic: m[1], Admin: m[2]}
 }
 
 // Signal sends sig to the process.
-func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+func (p *Proc) Signal(sig os.Signal) error { return p.fp.Signal(sig) }
 
-// Freeze stops the process with SIGSTOP and returns once the kernel reports
-// it stopped (a hung backend: connections are accepted by the kernel,
-// nothing answers). Signal delivery is asynchronous, so without the wait a
-// request sent just after the signal could still be answered.
-func (p *Proc) Freeze() error {
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		return err
-	}
-	stat := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			return nil // no procfs: nothing better to wait on
-		}
-		// pid (comm) state ...: the state follows the last ')'.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
-			return nil
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return fmt.Errorf("pid %d not stopped 5s after SIGSTOP", p.cmd.Process.Pid)
-}
+// Freeze stops the process group with SIGSTOP and returns once the kernel
+// reports it stopped (a hung backend: connections are accepted by the
+// kernel, nothing answers). Signal delivery is asynchronous, so without the
+// wait a request sent just after the signal could still be answered.
+func (p *Proc) Freeze() error { return p.fp.Freeze() }
 
 // Thaw resumes a process stopped by Freeze.
-func (p *Proc) Thaw() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
+func (p *Proc) Thaw() error { return p.fp.Thaw() }
