@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/harness/deps"
 )
 
 // clusterTimeout bounds `redis-cli --cluster create` and the wait for every
@@ -18,7 +20,7 @@ const clusterTimeout = 30 * time.Second
 // Cluster is a Redis Cluster of local redis-server processes, masters only,
 // owned by one test.
 type Cluster struct {
-	nodes []*proc
+	nodes []*node
 }
 
 // StartCluster starts masters (at least 3, as redis-cli requires) redis-server
@@ -38,11 +40,10 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	c := &Cluster{}
 	for range masters {
 		c.nodes = append(c.nodes, startNode(t, server, readyServer, 2, func(ports []int, dir string) ([]string, error) {
-			return append([]string{"--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
-				"--dir", dir, "--daemonize", "no", "--logfile", "",
+			return append(deps.RedisServerArgs(ports[0], dir),
 				"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(ports[1]),
 				"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-				"--cluster-node-timeout", "5000"}, serverArgs...), nil
+				"--cluster-node-timeout", "5000"), nil
 		}))
 	}
 
@@ -85,7 +86,7 @@ func (c *Cluster) URL() string {
 func (c *Cluster) Addrs() []string {
 	a := make([]string, len(c.nodes))
 	for i, p := range c.nodes {
-		a[i] = net127(p.port)
+		a[i] = p.addr()
 	}
 	return a
 }

@@ -1,26 +1,37 @@
 package redistest
 
 import (
-	"bufio"
-	"errors"
+	"context"
 	"fmt"
-	"io"
-	"net"
 	"os/exec"
+	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatelab/gatelab/internal/serverproc"
+	"github.com/gatelab/gatelab/harness/deps"
+	"github.com/gatelab/gatelab/harness/fleet"
 )
 
 // Output lines that tell a starting server is up. Sentinel mode never prints
 // the data server's line; it prints its +monitor event once it listens.
-const (
-	readyServer   = "Ready to accept connections"
-	readySentinel = "+monitor master"
+var (
+	readyServer   = deps.RedisReady
+	readySentinel = regexp.MustCompile(`\+monitor master`)
 )
+
+// nodeStartTimeout bounds a node's start (its ready line).
+const nodeStartTimeout = 60 * time.Second
+
+// node is one server process of a cluster or sentinel setup.
+type node struct {
+	p    *fleet.Proc
+	port int // client port
+}
+
+func (n *node) addr() string { return net127(n.port) }
+
+func net127(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // cliAvailable returns the redis-cli binary, or why there is none.
 func cliAvailable() (string, error) {
@@ -47,123 +58,50 @@ func topologyBins(t testing.TB) (server, cli string) {
 	return server, cli
 }
 
-// startNode starts one server process for t, on nports free ports (the first
-// is its client port, the server's Addr), killed when t ends. args builds the
-// command line from the ports and the process's own directory; the server's
-// output must contain ready once it serves. A port taken between the pick and
-// the bind is retried with others.
-func startNode(t testing.TB, bin, ready string, nports int, args func(ports []int, dir string) ([]string, error)) *proc {
+// startNode starts one server process for t through harness/fleet, on
+// nports free ports (the first is its client port), killed when t ends.
+// args builds the command line from the ports and the node's own directory;
+// the server's output must match ready once it serves, and it must then
+// answer PING. A port taken between the pick and the bind is retried with
+// others.
+func startNode(t testing.TB, bin string, ready *regexp.Regexp, nports int, args func(ports []int, dir string) ([]string, error)) *node {
 	t.Helper()
-	p := &proc{bin: bin, dir: t.TempDir(), out: &serverproc.RingLog{Max: 200}}
-	var err error
-	for range 5 {
-		var ports []int
-		if ports, err = freePorts(nports); err != nil {
-			break
-		}
-		p.port = ports[0]
-		var a []string
-		if a, err = args(ports, p.dir); err != nil {
-			break
-		}
-		if err = p.startArgs(a, ready); err == nil || !strings.Contains(err.Error(), "in use") {
-			break
-		}
-	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), nodeStartTimeout+10*time.Second)
+	defer cancel()
+	spec := fleet.Spec{Name: "redis-server", Path: bin, Dir: dir, Ready: ready, ReadyTimeout: nodeStartTimeout}
+	p, ports, err := deps.StartOnFreePorts(ctx, spec, nports, func(ports []int) ([]string, error) { return args(ports, dir) })
 	if err != nil {
-		p.kill()
-		t.Fatalf("redistest: starting %s: %v\n%s", bin, err, p.logs())
+		t.Fatalf("redistest: starting %s: %v", bin, err)
 	}
+	n := &node{p: p, port: ports[0]}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("redistest: output of the server on port %d:\n%s", p.port, p.logs())
+			t.Logf("redistest: output of the server on port %d:\n%s", n.port, p.Output())
 		}
-		if err := p.kill(); err != nil {
-			t.Errorf("redistest: stopping the server on port %d: %v", p.port, err)
+		if err := p.Kill(); err != nil {
+			t.Errorf("redistest: stopping the server on port %d: %v", n.port, err)
 		}
 	})
-	return p
+	if err := ping(n.addr(), 5*time.Second); err != nil {
+		t.Fatalf("redistest: the server on port %d printed its ready line but: %v\n%s", n.port, err, p.Output())
+	}
+	return n
 }
 
-// freePorts returns n distinct free ports (see freePort).
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for len(ports) < n {
-		p, err := serverproc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		dup := false
-		for _, q := range ports {
-			dup = dup || q == p
-		}
-		if !dup {
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
+// ping sends PING and expects PONG, all within timeout.
+func ping(addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return deps.RedisPing(ctx, addr)
 }
-
-// startArgs is start with a given command line and readiness line: it runs
-// the server and returns once its output has shown ready and it answers
-// PING, or it has exited.
-func (p *proc) startArgs(args []string, ready string) error {
-	run, err := serverproc.Run(exec.Command(p.bin, args...), p.out, ready)
-	if err != nil {
-		return err
-	}
-	cmd, readyc, done := run.Cmd, run.Ready, run.Done
-	p.cmd, p.done = cmd, done
-
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case <-readyc:
-	case <-done:
-		if strings.Contains(p.out.String(), "Address already in use") {
-			return fmt.Errorf("port %d in use", p.port)
-		}
-		return fmt.Errorf("%s exited before it was ready: %v", p.bin, cmd.ProcessState)
-	case <-timer.C:
-		p.kill()
-		return fmt.Errorf("%s not ready within %v", p.bin, startTimeout)
-	}
-	return ping(net127(p.port), 5*time.Second)
-}
-
-// respError is an error reply.
-type respError string
-
-func (e respError) Error() string { return string(e) }
 
 // command sends one command on a new connection and returns its reply,
-// all within timeout: a string (simple or bulk; "" for a nil bulk), an
-// int64, a []any, or an error (a respError for an error reply).
+// all within timeout (see deps.RedisDo).
 func command(addr string, timeout time.Duration, args ...string) (any, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return nil, err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		return nil, err
-	}
-	v, err := readReply(bufio.NewReader(c))
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := v.(respError); ok {
-		return nil, e
-	}
-	return v, nil
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return deps.RedisDo(ctx, addr, args...)
 }
 
 // commandString is command for a reply that is a string.
@@ -179,59 +117,8 @@ func commandString(addr string, timeout time.Duration, args ...string) (string, 
 	return s, nil
 }
 
-// readReply reads one RESP2 reply. An error reply is returned as a value.
-func readReply(rd *bufio.Reader) (any, error) {
-	line, err := rd.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return nil, errors.New("empty reply line")
-	}
-	body := line[1:]
-	switch line[0] {
-	case '+':
-		return body, nil
-	case '-':
-		return respError(body), nil
-	case ':':
-		return strconv.ParseInt(body, 10, 64)
-	case '$':
-		n, err := strconv.Atoi(body)
-		if err != nil || n < 0 {
-			return "", err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(rd, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(body)
-		if err != nil || n < 0 {
-			return []any(nil), err
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = readReply(rd); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unknown reply %q", line)
-}
-
 // infoField returns field's value in an INFO or CLUSTER INFO text.
-func infoField(info, field string) string {
-	for _, l := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), field+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
+func infoField(info, field string) string { return deps.InfoField(info, field) }
 
 // poll calls cond until it returns nil or within has passed, and returns
 // its last error. Failures come back at once (refused connections, a

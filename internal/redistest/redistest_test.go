@@ -1,11 +1,6 @@
 package redistest
 
 import (
-	"archive/tar"
-	"bytes"
-	"io"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -81,71 +76,4 @@ func lifecycle(t *testing.T, r *Redis, kind string) {
 	if err := r.Ping(time.Second); err != nil {
 		t.Fatalf("PING after freeze+restart: %v", err)
 	}
-}
-
-// TestRootFS checks the local image's root filesystem without Docker: the
-// binary, every library ldd lists (through the host's directory links) and
-// the loader are there.
-func TestRootFS(t *testing.T) {
-	bin, err := ProcessAvailable()
-	if err != nil {
-		t.Skip(err)
-	}
-	libs, err := sharedLibraries(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := writeRootFS(&buf, bin, libs); err != nil {
-		t.Fatal(err)
-	}
-	size := buf.Len()
-	entries := map[string]*tar.Header{}
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries["/"+strings.TrimSuffix(h.Name, "/")] = h
-	}
-	// resolve follows the archive's own symbolic links.
-	var resolve func(p string, depth int) *tar.Header
-	resolve = func(p string, depth int) *tar.Header {
-		if depth > 10 {
-			return nil
-		}
-		parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-		cur := ""
-		for i, part := range parts {
-			cur += "/" + part
-			h := entries[cur]
-			if h == nil {
-				return nil
-			}
-			if h.Typeflag == tar.TypeSymlink {
-				target := h.Linkname
-				if !strings.HasPrefix(target, "/") {
-					target = filepath.Join(filepath.Dir(cur), target)
-				}
-				rest := strings.Join(parts[i+1:], "/")
-				return resolve(filepath.Join(target, rest), depth+1)
-			}
-		}
-		return entries[cur]
-	}
-	for _, p := range append([]string{"/usr/bin/redis-server", "/etc/passwd", "/tmp"}, libs...) {
-		h := resolve(p, 0)
-		if h == nil {
-			t.Errorf("%s missing from the root filesystem", p)
-			continue
-		}
-		if p != "/tmp" && h.Typeflag != tar.TypeReg {
-			t.Errorf("%s is not a regular file (type %c)", p, h.Typeflag)
-		}
-	}
-	t.Logf("%d entries, %d libraries, %d bytes", len(entries), len(libs), size)
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/harness/deps"
 )
 
 // SentinelMaster is the master name a Sentinel monitors.
@@ -24,8 +26,8 @@ const (
 // them, all local processes owned by one test.
 type Sentinel struct {
 	t        testing.TB
-	data     []*proc // the first master, then its replica
-	sentinel *proc
+	data     []*node // the first master, then its replica
+	sentinel *node
 }
 
 // StartSentinel starts a master, a replica of it and a sentinel monitoring
@@ -44,16 +46,14 @@ func StartSentinel(t testing.TB) *Sentinel {
 	s := &Sentinel{t: t}
 	data := func(extra ...string) func([]int, string) ([]string, error) {
 		return func(ports []int, dir string) ([]string, error) {
-			a := append([]string{"--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
-				"--dir", dir, "--daemonize", "no", "--logfile", "",
-				// A replica's first sync would wait 5s for more replicas.
-				"--repl-diskless-sync-delay", "0"}, serverArgs...)
+			// A replica's first sync would wait 5s for more replicas.
+			a := append(deps.RedisServerArgs(ports[0], dir), "--repl-diskless-sync-delay", "0")
 			return append(a, extra...), nil
 		}
 	}
 	master := startNode(t, server, readyServer, 1, data())
 	replica := startNode(t, server, readyServer, 1, data("--replicaof", "127.0.0.1", strconv.Itoa(master.port)))
-	s.data = []*proc{master, replica}
+	s.data = []*node{master, replica}
 	err := poll(sentinelReadyTimeout, func() error {
 		info, err := commandString(net127(replica.port), time.Second, "INFO", "replication")
 		if err != nil {
@@ -163,8 +163,8 @@ func (s *Sentinel) KillMaster() string {
 	s.t.Helper()
 	addr := s.MasterAddr()
 	for _, p := range s.data {
-		if net127(p.port) == addr {
-			if err := p.kill(); err != nil {
+		if p.addr() == addr {
+			if err := p.p.Kill(); err != nil {
 				s.t.Fatalf("redistest: killing the master %s: %v", addr, err)
 			}
 			return addr

@@ -1,6 +1,6 @@
 //go:build unix
 
-package redistest
+package deps
 
 import (
 	"os"
@@ -9,8 +9,8 @@ import (
 )
 
 // lockMachine takes a lock shared by every process on this machine (test
-// binaries of several packages run at once), so that one of them builds the
-// local image and the others then find it.
+// binaries of several packages, a lab run) so that one of them builds an
+// image and the others then find it. Without a lock file it does nothing.
 func lockMachine(name string) (unlock func()) {
 	f, err := os.OpenFile(filepath.Join(os.TempDir(), name), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
