@@ -1,0 +1,106 @@
+package peers
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// nginxQuote writes s as an nginx double-quoted string: '\' and '"' are
+// escaped, everything else (spaces, ';', '{', '#', single quotes) is literal
+// inside the quotes. '$' cannot be escaped in nginx and is refused earlier.
+func nginxQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// nginxUpstream is the upstream group name of a route.
+func nginxUpstream(r Route) string { return "route_" + r.ID }
+
+// renderNginx renders a checked, defaulted Config.
+func renderNginx(c Config) string {
+	in := func(name string) string { return nginxQuote(path.Join(c.Dir, name)) }
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	w("# nginx.conf rendered by gatelab harness/peers from the lab's route table.")
+	w("# A plain reverse proxy: no auth, no rate limiting. Run it in the foreground:")
+	w("#   nginx -p DIR/ -c DIR/nginx.conf -e stderr")
+	w("# (DIR is the directory every path below points into).")
+	w("daemon off;")
+	w("master_process on;")
+	w("worker_processes %d;", c.Workers)
+	w("pid %s;", in("nginx.pid"))
+	w("# Notices (the worker starts) go to stderr, which the harness keeps.")
+	w("error_log stderr notice;")
+	w("")
+	w("events {")
+	w("    worker_connections 8192;")
+	w("}")
+	w("")
+	w("http {")
+	if c.AccessLog {
+		w("    access_log %s combined buffer=64k flush=1s;", in("access.log"))
+	} else {
+		w("    access_log off;")
+	}
+	w("")
+	w("    # Every temporary file stays inside DIR; bodies are streamed, never")
+	w("    # spooled to disk, as gatelab streams them.")
+	for _, t := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		w("    %s_temp_path %s;", t, in(t+"_temp"))
+	}
+	w("    proxy_request_buffering off;")
+	w("    # No request body limit, as haproxy has none.")
+	w("    client_max_body_size 0;")
+	w("    proxy_max_temp_file_size 0;")
+	w("")
+	w("    # The load generator keeps its connections for the whole run; nginx's")
+	w("    # default would close them every 1000 requests.")
+	w("    keepalive_requests 1000000;")
+	for _, r := range c.Routes {
+		w("")
+		w("    upstream %s {", nginxUpstream(r))
+		for _, u := range r.Upstreams {
+			w("        server %s;", u)
+		}
+		w("        keepalive %d;", c.KeepAlive)
+		w("        keepalive_requests 1000000;")
+		w("    }")
+	}
+	w("")
+	w("    server {")
+	w("        listen %s;", c.Listen)
+	catchAll := true
+	for _, r := range c.Routes {
+		if r.Prefix == "/" {
+			catchAll = false
+		}
+		w("")
+		w("        # route %s", r.ID)
+		w("        location ^~ %s {", nginxQuote(r.Prefix))
+		if r.StripPrefix != "" {
+			// A URI on proxy_pass replaces the matched location prefix:
+			// Prefix becomes Prefix without StripPrefix.
+			w("            proxy_pass %s;", nginxQuote("http://"+nginxUpstream(r)+r.Prefix[len(r.StripPrefix):]))
+		} else {
+			w("            proxy_pass %s;", nginxQuote("http://"+nginxUpstream(r)))
+		}
+		w("            proxy_http_version 1.1;")
+		w("            proxy_set_header Connection \"\";")
+		w("            proxy_set_header X-Forwarded-For $remote_addr;")
+		w("            proxy_connect_timeout %dms;", r.TimeoutMS)
+		w("            proxy_send_timeout %dms;", r.TimeoutMS)
+		w("            proxy_read_timeout %dms;", r.TimeoutMS)
+		w("        }")
+	}
+	if catchAll {
+		w("")
+		w("        # No route: 404, as gatelab answers.")
+		w("        location / {")
+		w("            return 404;")
+		w("        }")
+	}
+	w("    }")
+	w("}")
+	return b.String()
+}
