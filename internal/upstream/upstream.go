@@ -23,6 +23,8 @@ const (
 	HeaderBodyBytes = "X-Upstream-Body-Bytes"
 	HeaderAddHeader = "X-Upstream-Header"
 	HeaderClose     = "X-Upstream-Close"
+	// HeaderEcho makes a static server echo this request (parity probes).
+	HeaderEcho = "X-Upstream-Echo"
 )
 
 // Reserved paths.
@@ -62,11 +64,58 @@ type ControlError struct {
 	Header string `json:"header,omitempty"`
 }
 
-// Server is the fake backend. Build one with New (handler only) or Start
-// (listening). Its methods are safe for concurrent use.
+// Options configure a server beyond its name. The zero value is the echo
+// server with no behaviour.
+type Options struct {
+	// Static answers every request (but /healthz and /_control/) with a fixed
+	// body instead of the echo; per-request control headers are ignored.
+	Static bool
+	// BodyBytes is the static body's size: 0 answers {"ok":true}
+	// (application/json), n > 0 answers Payload(n)
+	// (application/octet-stream). Only with Static.
+	BodyBytes int
+	// Behavior is the behaviour the server starts with, and the one a
+	// "reset" control goes back to.
+	Behavior Behavior
+	// IdleTimeout closes a keep-alive connection idle for this long (Start
+	// only: it is http.Server.IdleTimeout). 0 never does.
+	IdleTimeout time.Duration
+	// Seed seeds the delay and error draws (see Stats.Requests).
+	Seed uint64
+}
+
+// Validate returns every problem with o, or nil.
+func (o Options) Validate() error {
+	var errs []error
+	if o.BodyBytes < 0 || o.BodyBytes > MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("body bytes %d out of range 0..%d", o.BodyBytes, MaxBodyBytes))
+	}
+	if o.BodyBytes != 0 && !o.Static {
+		errs = append(errs, errors.New("body bytes is for the static mode only"))
+	}
+	if o.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle timeout %v is negative", o.IdleTimeout))
+	}
+	if err := o.Behavior.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Server is the fake backend. Build one with New or NewWith (handler only)
+// or Start or StartWith (listening). Its methods are safe for concurrent use.
 type Server struct {
 	name   string
 	health atomic.Int32 // 0 means 200
+
+	static      *staticAnswer // nil: echo mode
+	seed        uint64
+	idleTimeout time.Duration
+	initial     Behavior // for "reset"
+	beh         atomic.Pointer[behavior]
+	setMu       sync.Mutex // serialises SetBehavior
+	ctr         counters
+	stallHook   func() // tests: called as a request starts waiting in a stall
 
 	// Set by Start only.
 	ln      net.Listener
@@ -76,19 +125,46 @@ type Server struct {
 	err     error
 }
 
-// New returns a server named name that is not listening; mount Handler.
+// New returns an echo server named name that is not listening; mount Handler.
 func New(name string) *Server {
-	return &Server{name: name}
+	s, _ := NewWith(name, Options{}) // the zero Options are valid
+	return s
 }
 
-// Start listens on addr (host:port; port 0 picks a free one), serves in the
-// background and returns once the listener is open.
+// NewWith returns a server named name built from o that is not listening;
+// mount Handler (and ConnContext, for MaxConnRequests).
+func NewWith(name string, o Options) (*Server, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("building upstream %s: %w", name, err)
+	}
+	s := &Server{name: name, seed: o.Seed, idleTimeout: o.IdleTimeout}
+	if o.Static {
+		s.static = newStaticAnswer(o.BodyBytes)
+	}
+	if err := s.SetBehavior(o.Behavior); err != nil {
+		return nil, fmt.Errorf("building upstream %s: %w", name, err)
+	}
+	s.initial = s.Behavior()
+	return s, nil
+}
+
+// Start listens on addr (host:port; port 0 picks a free one), serves the echo
+// server in the background and returns once the listener is open.
 func Start(addr, name string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	return StartWith(context.Background(), addr, name, Options{})
+}
+
+// StartWith is Start for a server built from o; ctx bounds the listen only.
+func StartWith(ctx context.Context, addr, name string, o Options) (*Server, error) {
+	s, err := NewWith(name, o)
 	if err != nil {
 		return nil, err
 	}
-	s := New(name)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
 	s.serve(ln, s)
 	return s, nil
 }
@@ -96,7 +172,12 @@ func Start(addr, name string) (*Server, error) {
 // serve serves h on ln in the background (h is s itself except in tests).
 func (s *Server) serve(ln net.Listener, h http.Handler) {
 	s.ln = ln
-	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	s.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       s.idleTimeout,
+		ConnContext:       s.ConnContext,
+	}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
@@ -142,13 +223,15 @@ func (s *Server) Err() error {
 	return s.err
 }
 
-// Shutdown stops a started server gracefully: it stops accepting, waits for
-// in-flight requests until ctx ends, and waits for the serve loop to return.
-// It is a no-op for a server from New.
+// Shutdown stops a started server gracefully: it stops accepting, ends a
+// stall (stalled requests are answered), waits for in-flight requests until
+// ctx ends, and waits for the serve loop to return. It is a no-op for a
+// server from New.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
+	s.releaseStall()
 	err := s.srv.Shutdown(ctx)
 	if err == nil {
 		<-s.done
@@ -188,13 +271,21 @@ func (s *Server) HealthStatus() int {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch p := r.URL.Path; {
+	p := r.URL.Path
+	if strings.HasPrefix(p, controlPrefix) {
+		s.serveControl(w, r)
+		return
+	}
+	b := s.beh.Load()
+	switch {
+	case b.Down:
+		s.drop(w)
 	case p == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		s.serveHealth(w)
-	case strings.HasPrefix(p, controlPrefix):
-		s.serveControl(w, r)
+	case s.static != nil && r.Header[HeaderEcho] == nil:
+		s.serveStatic(w, r, b)
 	default:
-		s.serveEcho(w, r)
+		s.serveEcho(w, r, b)
 	}
 }
 
@@ -208,7 +299,20 @@ func (s *Server) serveHealth(w http.ResponseWriter) {
 }
 
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != ControlHealthPath {
+	switch r.URL.Path {
+	case ControlHealthPath:
+	case ControlBehaviorPath:
+		s.serveBehavior(w, r)
+		return
+	case ControlStatsPath:
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", "GET")
+			writeJSON(w, http.StatusMethodNotAllowed, ControlError{Error: "method " + r.Method + " not allowed"})
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Stats())
+		return
+	default:
 		writeJSON(w, http.StatusNotFound, ControlError{Error: "unknown control endpoint " + r.URL.Path})
 		return
 	}
@@ -317,7 +421,7 @@ func isToken(s string) bool {
 	return true
 }
 
-func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request, b *behavior) {
 	// Read the body first, whatever happens next, so the connection stays
 	// reusable and body_bytes is exact.
 	n, readErr := io.Copy(io.Discard, r.Body)
@@ -339,15 +443,12 @@ func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if c.delay > 0 {
-		t := time.NewTimer(c.delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return // the client is gone; nobody to answer
-		}
+	status, closeConn, ok := s.admit(w, r, b, c.status, c.delay)
+	if !ok {
+		return
 	}
+	c.status = status
+	c.close = c.close || closeConn
 
 	h := w.Header()
 	for _, kv := range c.headers {
