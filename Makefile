@@ -1,13 +1,15 @@
 # gatelab: see README.md. Everything here needs only the Go toolchain; nginx,
-# redis-server and wrk are optional extras installed by .ci/run.
+# haproxy, redis-server and etcd are optional extras installed by .ci/run
+# (without them the rows that need them are skipped with a notice).
 GO       ?= go
 BIN      ?= bin/gatelab
 PKGS     ?= ./...
 BENCHPKG ?= ./engines/... ./gateway/... ./node/...
 BENCHTIME ?= 1s
 COUNT    ?= 1
+PROFILE  ?= quick
 
-.PHONY: all build test test-race bench serve compare fixtures vet clean
+.PHONY: all build test test-race bench bench-ci bench-full microbench serve fixtures vet clean
 
 all: build
 
@@ -25,16 +27,24 @@ test: vet
 test-race:
 	$(GO) test -race -count=1 $(PKGS)
 
+# The lab: scenarios over every engine combination under open-model load and
+# faults, budgets checked, reports/out/<run-id>/results.json and junit.xml
+# written. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run.
+# quick (about 5 minutes on 2 cores) | ci (ratio budgets) | full (everything).
+bench: build
+	$(BIN) bench -profile $(PROFILE)
+
+bench-ci: build
+	$(BIN) bench -profile ci
+
+bench-full: build
+	$(BIN) bench -profile full
+
 # Go benchmarks: routers, decide path, limiter, JWT verify with and without
 # the cache, access log, metrics. Figures are printed; compare runs with
 # benchstat (go run golang.org/x/perf/cmd/benchstat@latest old.txt new.txt).
-bench:
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(BENCHPKG)
-
-# Throughput comparison in one run: upstream direct vs gatelab (each server
-# engine) vs nginx proxy_pass (skipped with a notice when nginx is missing).
-compare: build
-	$(BIN) compare
 
 # Start the gateway on the default fixture config with the fake upstreams it
 # routes to; Ctrl-C stops everything.

@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatelab/gatelab/harness/budget"
+	"github.com/gatelab/gatelab/harness/peers"
+	"github.com/gatelab/gatelab/harness/scenario"
+	"github.com/gatelab/gatelab/reports"
+)
+
+// parity sends the same probe (the first route's request, answered by the
+// upstream's echo) through every target that will be measured and compares
+// what the upstream received with the first gatelab target's view. A target
+// that fails is measured and reported but not ranked.
+func (sr *scenarioRun) parity(ctx context.Context) {
+	rt := sr.s.Routes[0]
+	method, path, _ := strings.Cut(rt.Request, " ")
+	urls := map[string]string{}
+	ref := ""
+	var started []*running
+	defer func() {
+		for _, r := range started {
+			r.stop()
+		}
+	}()
+	tokens := map[string]string{}
+	for _, t := range sr.targets {
+		if t.skip != "" || t.Kind == kindDirect {
+			continue
+		}
+		r, err := sr.start(ctx, t, 0)
+		if err != nil {
+			sr.Parity = append(sr.Parity, reports.ParityResult{Target: t.Name, Diffs: []string{"could not start: " + err.Error()}})
+			continue
+		}
+		started = append(started, r)
+		urls[t.Name] = r.bases[0]
+		if t.Kind == kindGatelab && ref == "" {
+			ref = t.Name
+		}
+		if reqs, _, err := sr.requests(t, r, "parity"); err == nil && len(reqs) > 0 {
+			tokens[t.Name] = reqs[0].Header.Get("Authorization")
+		}
+	}
+	if ref == "" || len(urls) < 2 {
+		return
+	}
+	h := http.Header{}
+	h.Set("X-Upstream-Echo", "1")
+	if tok := tokens[ref]; tok != "" {
+		h.Set("Authorization", tok) // peers ignore it; gatelab needs it
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, p := range peers.Parity(pctx, peers.Probe{Method: method, Path: path, Header: h}, urls, ref) {
+		sr.Parity = append(sr.Parity, reports.ParityResult{Target: p.Target, OK: p.OK, Diffs: p.Diffs})
+		if !p.OK {
+			sr.l.logf("  PARITY: %s differs from %s: %s", p.Target, ref, strings.Join(p.Diffs, "; "))
+		} else {
+			sr.l.logf("  parity: %s ok", p.Target)
+		}
+	}
+}
+
+// knee searches, per target, the highest rate at which the scenario's knee
+// bound holds: the direct baseline is measured at every probed rate (for
+// overhead bounds), then the rate is bisected between from and to.
+func (sr *scenarioRun) knee(ctx context.Context, reps int) {
+	k := sr.s.Knee
+	stages := func(rate float64) []scenario.Stage {
+		return []scenario.Stage{{Duration: sr.s.Load.Warmup + k.Trial, Rate: rate}}
+	}
+	directAt := map[float64]*trial{}
+	var direct *target
+	for _, t := range sr.targets {
+		if t.Kind == kindDirect && t.skip == "" {
+			direct = t
+		}
+	}
+	probe := func(t *target, rate float64, rep int) (float64, bool, *trial) {
+		var peersOf []*trial
+		if direct != nil {
+			d, ok := directAt[rate]
+			if !ok {
+				d = sr.runTrial(ctx, direct, rep, stages(rate))
+				directAt[rate] = d
+				sr.trials = append(sr.trials, d)
+			}
+			peersOf = append(peersOf, d)
+		}
+		tr := sr.runTrial(ctx, t, rep, stages(rate))
+		sr.trials = append(sr.trials, tr)
+		if !tr.rec.Valid {
+			return 0, false, tr
+		}
+		v := budget.Evaluate(k.Parsed, &trialSource{sr: sr, tr: tr, peers: append(peersOf, tr)})
+		return v.Observed, v.Result == budget.Pass, tr
+	}
+	rep := 0
+	for _, t := range sr.targets {
+		if t.Kind == kindDirect || t.skip != "" || ctx.Err() != nil {
+			continue
+		}
+		rep++
+		kr := reports.KneeResult{Target: t.Name, Bound: k.Bound}
+		lo, hi := k.From, k.To
+		for step := 0; step < k.Steps && ctx.Err() == nil; step++ {
+			rate := lo
+			if step > 0 {
+				rate = (lo + hi) / 2
+			}
+			obs, ok, tr := probe(t, rate, rep)
+			kr.Trials = append(kr.Trials, reports.KneeTrial{Rate: rate, Achieved: tr.rec.Achieved, Observed: obs, OK: ok, Valid: tr.rec.Valid})
+			sr.l.logf("  knee %s: %.0f req/s -> %s", t.Name, rate, map[bool]string{true: "holds", false: "fails"}[ok])
+			if ok {
+				kr.Knee = rate
+				lo = rate
+				if step == 0 {
+					continue
+				}
+			} else {
+				if step == 0 {
+					break // even the lowest rate fails the bound
+				}
+				hi = rate
+			}
+		}
+		sr.Knee = append(sr.Knee, kr)
+	}
+	_ = reps
+}
+
+// printSummary writes a scenario's table: per target the medians and
+// spreads over the repetitions.
+func printSummary(w io.Writer, s reports.ScenarioResult) {
+	if len(s.Summary) == 0 && len(s.Knee) == 0 {
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "%s: %s\n", s.Name, n)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s (%s load)\n", s.Name, s.Load.Mode)
+	fmt.Fprintf(w, "  %-34s %5s %9s %9s %9s %9s %10s %10s %9s %8s %s\n", "target", "valid", "req/s", "p50", "p99", "p99.9", "over p50", "over p99", "cpu/1k", "rss", "rank")
+	for _, x := range s.Summary {
+		op50, op99 := "-", "-"
+		if x.OverP50 != nil {
+			op50, op99 = fmtUS(x.OverP50.Median), fmtUS(x.OverP99.Median)
+		}
+		rank := "-"
+		if x.Rank > 0 {
+			rank = fmt.Sprint(x.Rank)
+		}
+		if x.GeneratorBound {
+			rank += " (generator-bound)"
+		}
+		fmt.Fprintf(w, "  %-34s %2d/%-2d %9.0f %9s %9s %9s %10s %10s %9s %7.0fM %s\n", x.Target, x.Valid, x.Reps, x.RPS.Median,
+			fmtUS(x.P50.Median), fmtUS(x.P99.Median), fmtUS(x.P999.Median), op50, op99, fmtUS(x.CPUPer1k.Median*1000), x.PeakRSS.Median/1e6, rank)
+	}
+	for _, k := range s.Knee {
+		fmt.Fprintf(w, "  knee %-29s %.0f req/s (%s)\n", k.Target, k.Knee, k.Bound)
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
+
+func fmtUS(v float64) string {
+	switch {
+	case v >= 1e6 || v <= -1e6:
+		return fmt.Sprintf("%.2fs", v/1e6)
+	case v >= 1e3 || v <= -1e3:
+		return fmt.Sprintf("%.2fms", v/1e3)
+	default:
+		return fmt.Sprintf("%.0fus", v)
+	}
+}

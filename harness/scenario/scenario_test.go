@@ -1,0 +1,123 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// A bad file is refused with every problem, each with its line.
+func TestParseListsEveryProblemWithItsLine(t *testing.T) {
+	_, err := LoadFile("testdata/bad.yaml")
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	want := []struct {
+		line int
+		text string
+	}{
+		{1, `name "Bad Name"`},
+		{3, `unknown peer "envoy"`},
+		{6, `mode "turbo"`},
+		{7, `error_rate 2`},
+		{10, `prefix "api/v2/users" must start and end with /`},
+		{11, `unknown upstream "nobody"`},
+		{12, `unknown tier "gold"`},
+		{13, `request "GET /elsewhere"`},
+		{18, `unknown fault kind "redis.explode"`},
+		{18, `the window ends at 11s, after the load (5s)`},
+		{20, `unknown metric`},
+		{21, `phase "nowhere"`},
+	}
+	got := err.Error()
+	for _, w := range want {
+		found := false
+		for _, p := range ps {
+			if p.Line == w.line && strings.Contains(p.Msg, w.text) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("missing problem at line %d containing %q; got:\n%s", w.line, w.text, got)
+		}
+	}
+	if len(ps) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(ps), len(want), got)
+	}
+	for _, p := range ps {
+		if !strings.HasPrefix(p.String(), "testdata/bad.yaml:") {
+			t.Errorf("problem without file and line: %s", p)
+		}
+	}
+}
+
+func TestParseRejectsUnknownFieldsAndSyntax(t *testing.T) {
+	cases := map[string]string{
+		"unknown field":  "name: x\nupstreams: [{name: u}]\nroutes: [{id: r, prefix: /a/, upstream: u, request: GET /a/b, colour: red}]\nload: {stages: [{duration: 1s, rate: 1}]}\n",
+		"syntax":         "name: x\n  bad: [\n",
+		"closed+faults":  "name: x\nupstreams: [{name: u}]\nroutes: [{id: r, prefix: /a/, upstream: u, request: GET /a/b}]\nload: {mode: closed, workers: 4, duration: 2s}\nfaults: [{kind: redis.down, at: 0s, for: 1s}]\n",
+		"budget mapping": "name: x\nupstreams: [{name: u}]\nroutes: [{id: r, prefix: /a/, upstream: u, request: GET /a/b}]\nload: {stages: [{duration: 1s, rate: 1}]}\nbudgets: [{expr: 'availability > 1%', abrot: true}]\n",
+	}
+	for name, text := range cases {
+		_, err := Parse([]byte(text), name+".yaml")
+		var ps Problems
+		if !errors.As(err, &ps) || len(ps) == 0 || ps[0].Line == 0 {
+			t.Errorf("%s: want problems with a line, got %v", name, err)
+		}
+	}
+}
+
+func TestParseGood(t *testing.T) {
+	text := `name: ok
+upstreams: [{name: u, delay: "uniform:1ms-3ms"}]
+tiers: [{name: t1, limit: 10, window: 1s}]
+routes:
+  - {id: r, prefix: /a/, strip_prefix: /a, upstream: u, tier: t1, request: GET /a/b}
+load:
+  warmup: 1s
+  stages: [{duration: 2s, rate: 10}, {duration: 2s, rate: 10, to: 100}]
+phases: [{name: ramp, at: 2s, for: 2s}]
+faults: [{name: slow, kind: upstream.delay, upstream: u, delay: "fixed:5ms", at: 1s, for: 1s}]
+budgets:
+  - latency.p99{route:r, phase:slow} < 10ms
+  - {expr: "availability >= 99%", abort: true, profiles: [ci]}
+`
+	s, err := Parse([]byte(text), "ok.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Load.TotalDuration().Seconds() != 4 || len(s.Windows()) != 2 || s.Windows()[1].Name != "slow" {
+		t.Fatalf("load %v, windows %+v", s.Load.TotalDuration(), s.Windows())
+	}
+	if !s.Budgets[1].Abort || s.Budgets[1].Profiles[0] != "ci" || s.Budgets[0].Line != 12 || s.Budgets[1].Line != 13 {
+		t.Fatalf("budgets %+v", s.Budgets)
+	}
+	if v, _ := s.Budgets[0].Parsed.Tag("phase"); v != "slow" {
+		t.Fatalf("parsed %+v", s.Budgets[0].Parsed)
+	}
+	if s.SHA256 == "" || s.File != "ok.yaml" {
+		t.Fatal("no hash or file")
+	}
+}
+
+// Every built-in scenario parses.
+func TestBuiltInScenariosParse(t *testing.T) {
+	entries, err := os.ReadDir("../../scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".yaml") {
+			n++
+			if _, err := LoadFile("../../scenarios/" + e.Name()); err != nil {
+				t.Errorf("%s: %v", e.Name(), err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no scenarios found")
+	}
+}
