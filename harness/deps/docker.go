@@ -88,6 +88,7 @@ func dockerSetup() (err error) {
 	docker.cli = cli
 	removeOrphans(ctx, cli, LabelOwner, LabelHost, LabelPID)
 	removeOrphans(ctx, cli, legacyOwner, legacyHost, legacyPID)
+	removeOrphanNetworks(ctx, cli) // after the containers that use them
 	return nil
 }
 

@@ -59,6 +59,10 @@ type File struct {
 	Data []byte      // the content, unless From is set
 	From string      // a host file to copy instead (symbolic links followed)
 	Mode fs.FileMode // permission bits; default 0644
+	// Libs: From is an executable; the shared libraries and the dynamic
+	// loader ldd lists for it go into the image too, at their host paths
+	// (as for Binaries, but the executable itself may go anywhere).
+	Libs bool
 }
 
 // plan is an Image resolved against the host: the files to write and the
@@ -105,6 +109,18 @@ func (im *Image) makePlan() (*plan, error) {
 			mode = 0o644
 		}
 		p.entries = append(p.entries, rootEntry{path: filepath.Clean(f.Path), from: f.From, data: f.Data, mode: mode})
+		if f.Libs {
+			if f.From == "" {
+				return nil, fmt.Errorf("image file %q: Libs needs From", f.Path)
+			}
+			libs, err := sharedLibraries(f.From)
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range libs {
+				p.entries = append(p.entries, rootEntry{path: l, from: l, mode: 0o755})
+			}
+		}
 	}
 	has := func(path string) bool {
 		return slices.ContainsFunc(p.entries, func(e rootEntry) bool { return e.path == path })
