@@ -302,3 +302,34 @@ func ratio(status map[string]int64, code string) float64 {
 	}
 	return float64(status[code]) / float64(n)
 }
+
+// An abort budget stops the run as soon as it fails: the trial ends early,
+// the budget is a FAIL with its mid-run value, later scenarios do not run,
+// and the run exits 1.
+func TestAbortBudgetStopsTheRun(t *testing.T) {
+	s := parse(t, `name: abort-me
+upstreams: [{name: users, mode: static, error_rate: 1, error_status: 503}]
+routes:
+  - {id: users, prefix: /api/v2/users/, strip_prefix: /api/v2, upstream: users, tier: bench, request: GET /api/v2/users/me}
+targets: {server: [nethttp], router: [trie], limiter: [local]}
+load: {warmup: 0s, stages: [{duration: 30s, rate: 100}]}
+budgets:
+  - {expr: "status.503.ratio{target:direct} < 10%", abort: true}
+`)
+	later := parse(t, "name: never-runs\n"+directOnly+"load: {stages: [{duration: 1s, rate: 10}]}\n")
+	start := time.Now()
+	res := run(t, "quick", []string{"direct"}, s, later)
+	if took := time.Since(start); took > 25*time.Second {
+		t.Fatalf("the run took %v: the abort did not stop a 30 s load", took)
+	}
+	if res.ExitCode != 1 {
+		t.Fatalf("exit %d, want 1", res.ExitCode)
+	}
+	b := res.Scenarios[0].Budgets
+	if len(b) != 1 || b[0].Verdict != reports.Fail || !b[0].Abort || !strings.Contains(b[0].Text, "100%") {
+		t.Fatalf("budgets %+v", b)
+	}
+	if res.Scenarios[1].Error == "" || len(res.Scenarios[1].Records) != 0 {
+		t.Fatalf("the scenario after the abort ran: %+v", res.Scenarios[1])
+	}
+}

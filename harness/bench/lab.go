@@ -25,6 +25,7 @@ import (
 	"github.com/gatelab/gatelab/harness/peers"
 	"github.com/gatelab/gatelab/harness/scenario"
 	"github.com/gatelab/gatelab/reports"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Target kinds.
@@ -93,6 +94,7 @@ func (l *lab) ensureRedis(ctx context.Context) error {
 		return l.redisErr
 	}
 	l.logf("  starting Redis ...")
+	tclog.SetDefault(tclog.NewNoopLogger()) // no Docker banner in the middle of the progress lines
 	r, err := deps.StartRedis(ctx, deps.RedisOptions{Mode: os.Getenv("GATELAB_REDIS_MODE")})
 	if err != nil {
 		l.redisErr = err

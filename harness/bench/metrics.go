@@ -356,8 +356,8 @@ func (sr *scenarioRun) evaluate() {
 			text := v.ObservedText()
 			if len(vals) > 1 {
 				lo, hi := slices.Min(vals), slices.Max(vals)
-				text += fmt.Sprintf(" (median of %d, %s..%s)", len(vals),
-					budget.Verdict{Expr: b.Parsed, Observed: lo}.ObservedText(), budget.Verdict{Expr: b.Parsed, Observed: hi}.ObservedText())
+				text += fmt.Sprintf(" (median of %d: %s..%s)", len(vals),
+					budget.FormatValue(b.Parsed.Kind, b.Parsed.Unit, lo), budget.FormatValue(b.Parsed.Kind, b.Parsed.Unit, hi))
 			}
 			sr.Budgets = append(sr.Budgets, reports.Budget{Expr: b.Expr, Line: b.Line, Target: t.Name, Observed: &obs, Text: text,
 				PerRep: vals, Verdict: verdict, Abort: b.Abort})

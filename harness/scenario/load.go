@@ -15,48 +15,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/harness/budget"
 	"go.yaml.in/yaml/v3"
 )
 
-// Problem is one thing wrong with a scenario file.
-type Problem struct {
-	File string
-	Line int
-	Path string
-	Msg  string
-}
-
-func (p Problem) String() string {
-	var b strings.Builder
-	if p.File != "" {
-		b.WriteString(p.File)
-		b.WriteByte(':')
-	}
-	if p.Line > 0 {
-		b.WriteString(strconv.Itoa(p.Line))
-		b.WriteString(": ")
-	} else if p.File != "" {
-		b.WriteByte(' ')
-	}
-	if p.Path != "" {
-		b.WriteString(p.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(p.Msg)
-	return b.String()
-}
+// Problem is one thing wrong with a scenario file: the gateway config's
+// problem type, so both print alike ("file:line: path: message").
+type Problem = config.Problem
 
 // Problems is every problem of a file; it is the error Parse returns.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, "\n")
-}
+type Problems = config.Problems
 
 // LoadFile reads and parses a scenario file.
 func LoadFile(path string) (*Scenario, error) {
