@@ -146,7 +146,7 @@ func TestSteadyCoversTheMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"direct": true}
+	want := map[string]bool{"direct": true, "nginx": true, "haproxy": true}
 	for _, s := range testEngines["server"] {
 		for _, r := range testEngines["router"] {
 			want["gatelab-"+s+"-"+r+"-local"] = true
@@ -331,5 +331,42 @@ budgets:
 	}
 	if res.Scenarios[1].Error == "" || len(res.Scenarios[1].Records) != 0 {
 		t.Fatalf("the scenario after the abort ran: %+v", res.Scenarios[1])
+	}
+}
+
+// crdt-partition: three crdt nodes in containers, one cut off from the
+// others' gossip for real; the partition is applied and healed, counting
+// stays near a single exact limiter before and after it, and the
+// over-admission during it is measured.
+func TestCRDTPartitionIsReal(t *testing.T) {
+	res := run(t, "quick", nil, loadBuiltIn(t, "crdt-partition"))
+	sc := res.Scenarios[0]
+	tg := findTarget(t, sc, "gatelab-nethttp-trie-crdt")
+	if tg.Skipped != "" {
+		if os.Getenv("GATELAB_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("skipped with GATELAB_REQUIRE_DOCKER=1: %s", tg.Skipped)
+		}
+		t.Skipf("crdt target skipped: %s", tg.Skipped)
+	}
+	rec := findRecord(t, sc, tg.Name)
+	if !rec.Valid {
+		t.Fatalf("record invalid: %s", rec.Invalid)
+	}
+	if len(rec.Faults) != 1 || rec.Faults[0].Error != "" || rec.Faults[0].Kind != "gateway.partition" || rec.Faults[0].EndS <= rec.Faults[0].StartS {
+		t.Fatalf("fault timeline %+v", rec.Faults)
+	}
+	ratios := map[string]float64{}
+	for _, b := range sc.Budgets {
+		t.Logf("%s %s: %s", b.Verdict, b.Expr, b.Text)
+		if b.Observed == nil {
+			t.Fatalf("budget %s not evaluated: %s %s", b.Expr, b.Verdict, b.Detail)
+		}
+		ratios[b.Expr] = *b.Observed
+	}
+	if r := ratios["admitted.ratio{phase:healed} <= 1.1"]; r < 0.8 || r > 1.2 {
+		t.Errorf("after the heal the nodes admit %.2f of one exact limiter", r)
+	}
+	if r := ratios["admitted.ratio{phase:before} <= 1.1"]; r < 0.8 || r > 1.2 {
+		t.Errorf("before the partition the nodes admit %.2f of one exact limiter", r)
 	}
 }

@@ -159,8 +159,15 @@ func printSummary(w io.Writer, s reports.ScenarioResult) {
 		if x.GeneratorBound {
 			rank += " (generator-bound)"
 		}
-		fmt.Fprintf(w, "  %-34s %2d/%-2d %9.0f %9s %9s %9s %10s %10s %9s %7.0fM %s\n", x.Target, x.Valid, x.Reps, x.RPS.Median,
-			fmtUS(x.P50.Median), fmtUS(x.P99.Median), fmtUS(x.P999.Median), op50, op99, fmtUS(x.CPUPer1k.Median*1000), x.PeakRSS.Median/1e6, rank)
+		cpu, rss := "-", "-" // the direct run has no target process; containers are not sampled
+		if x.CPUPer1k.Median > 0 {
+			cpu = fmtUS(x.CPUPer1k.Median * 1000)
+		}
+		if x.PeakRSS.Median > 0 {
+			rss = fmt.Sprintf("%.0fM", x.PeakRSS.Median/1e6)
+		}
+		fmt.Fprintf(w, "  %-34s %2d/%-2d %9.0f %9s %9s %9s %10s %10s %9s %8s %s\n", x.Target, x.Valid, x.Reps, x.RPS.Median,
+			fmtUS(x.P50.Median), fmtUS(x.P99.Median), fmtUS(x.P999.Median), op50, op99, cpu, rss, rank)
 	}
 	for _, k := range s.Knee {
 		fmt.Fprintf(w, "  knee %-29s %.0f req/s (%s)\n", k.Target, k.Knee, k.Bound)

@@ -124,11 +124,17 @@ func (sr *scenarioRun) faultActions(t *target, r *running, tr *trial) []faults.A
 				return nil
 			}
 		case scenario.FaultGatewayFreeze:
-			if len(r.procs) == 0 {
+			if f.Node >= len(r.procs) {
+				continue // direct, peers and containers: nothing to freeze
+			}
+			a.Apply = func(context.Context) error { return r.procs[f.Node].Freeze() }
+			a.Revert = func(context.Context) error { return r.procs[f.Node].Thaw() }
+		case scenario.FaultGatewayPartition:
+			if r.cluster == nil {
 				continue
 			}
-			a.Apply = func(context.Context) error { return r.procs[0].Freeze() }
-			a.Revert = func(context.Context) error { return r.procs[0].Thaw() }
+			a.Apply = func(ctx context.Context) error { return r.cluster.Partition(ctx, f.Node) }
+			a.Revert = func(ctx context.Context) error { return r.cluster.Heal(ctx, f.Node) }
 		case scenario.FaultConfigChurn:
 			if len(r.admins) == 0 {
 				continue
@@ -172,8 +178,12 @@ func (sr *scenarioRun) churn(ctx context.Context, r *running, tr *trial, every t
 			if err != nil {
 				return
 			}
-			extra := []string{fmt.Sprintf("{id: churn-%d, pattern: /churn/%d/*, backend: %s, auth: none}", i, i, yq(sr.s.Upstreams[0].Name))}
-			body := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, "", extra, v+1)
+			backend := scenario.SelfUpstream
+			if len(sr.s.Upstreams) > 0 {
+				backend = sr.s.Upstreams[0].Name
+			}
+			extra := []string{fmt.Sprintf("{id: churn-%d, pattern: /churn/%d/*, backend: %s, auth: none}", i, i, yq(backend))}
+			body := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, "", extra, v+1, r.fileRef)
 			start := time.Now()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/config?expected_version=%d", admin, v), strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+AdminToken)

@@ -25,7 +25,6 @@ import (
 	"github.com/gatelab/gatelab/harness/peers"
 	"github.com/gatelab/gatelab/harness/scenario"
 	"github.com/gatelab/gatelab/reports"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Target kinds.
@@ -94,7 +93,6 @@ func (l *lab) ensureRedis(ctx context.Context) error {
 		return l.redisErr
 	}
 	l.logf("  starting Redis ...")
-	tclog.SetDefault(tclog.NewNoopLogger()) // no Docker banner in the middle of the progress lines
 	r, err := deps.StartRedis(ctx, deps.RedisOptions{Mode: os.Getenv("GATELAB_REDIS_MODE")})
 	if err != nil {
 		l.redisErr = err
@@ -249,6 +247,24 @@ func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err 
 		t.Version = peerVersion(ctx, t.Name, bin)
 		l.res.Manifest.Deps[t.Name] = t.Version
 	}
+	if s.Targets.Containers {
+		for _, t := range ts {
+			if t.Limiter == "redis" {
+				t.skip = "the redis limiter is not run in containers (its Redis is on the host's loopback)"
+			}
+		}
+		if err := deps.DockerAvailable(); err != nil {
+			if l.o.Require["docker"] {
+				return sr, &requiredError{fmt.Sprintf("Docker is required (GATELAB_REQUIRE_DOCKER=1) but unavailable: %v", err)}
+			}
+			l.logf("  NOTICE: *** Docker unavailable (%v): the gatelab rows of %s are SKIPPED ***", err, s.Name)
+			for _, t := range ts {
+				if t.Kind == kindGatelab {
+					t.skip = "Docker unavailable: " + err.Error()
+				}
+			}
+		}
+	}
 	for _, t := range ts {
 		if t.skip != "" {
 			t.Skipped = t.skip
@@ -362,16 +378,22 @@ func (sr *scenarioRun) upstreamCPU() time.Duration {
 
 // running is a started target: where to send load and what to sample.
 type running struct {
-	bases  []string // traffic base URLs (one per node); direct: per route below
-	admins []string
-	procs  []*fleet.Proc
-	peer   *peers.Peer
-	config string
+	bases   []string // traffic base URLs (one per node); direct: per route below
+	admins  []string
+	procs   []*fleet.Proc
+	peer    *peers.Peer
+	cluster *deps.GatelabNodes // gatelab nodes in containers
+	config  string
+	// fileRef maps fixture files to the paths the gateway reads them from.
+	fileRef func(string) string
 }
 
 func (r *running) stop() {
 	if r.peer != nil {
 		r.peer.Stop()
+	}
+	if r.cluster != nil {
+		r.cluster.Close()
 	}
 	for _, p := range r.procs {
 		p.Stop(5 * time.Second)
@@ -419,11 +441,14 @@ func (sr *scenarioRun) start(ctx context.Context, t *target, rep int) (*running,
 		sr.keepConfig(t, p.ConfigPath)
 		return r, nil
 	}
+	if sr.s.Targets.Containers {
+		return sr.startContainers(ctx, t, rep)
+	}
 	accessLog := ""
 	if sr.s.Targets.WantAccessLog() {
 		accessLog = filepath.Join(sr.tmp, t.Name+".access.log")
 	}
-	cfgText := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, accessLog, nil, 0)
+	cfgText := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, accessLog, nil, 0, nil)
 	cfgPath := filepath.Join(sr.tmp, t.Name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		return nil, err
@@ -466,6 +491,43 @@ func (sr *scenarioRun) start(ctx context.Context, t *target, rep int) (*running,
 		r.procs = append(r.procs, p)
 		r.bases = append(r.bases, "http://"+p.Ready()[1])
 		r.admins = append(r.admins, "http://"+p.Ready()[2])
+	}
+	return r, nil
+}
+
+// startContainers runs a gatelab target's nodes in Docker containers: the
+// rendered config and the fixture files it names go to a directory mounted
+// at /cfg; every node gets the others as crdt peers on the gossip network.
+func (sr *scenarioRun) startContainers(ctx context.Context, t *target, rep int) (*running, error) {
+	dir := filepath.Join(sr.tmp, fmt.Sprintf("%s-%d-cfg", t.Name, rep))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ref := func(rel string) string {
+		name := filepath.Base(rel)
+		b, err := os.ReadFile(sr.l.fx.Resolve(rel))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			return "/cfg/missing-" + name
+		}
+		return deps.GatelabConfigMount + "/" + name
+	}
+	cfg := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, "", nil, 0, ref)
+	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	sr.keepConfig(t, filepath.Join(dir, "gateway.yaml"))
+	c, err := deps.StartGatelabNodes(ctx, deps.GatelabNodesOptions{Bin: sr.l.o.Bin, N: max(sr.s.Targets.Nodes, 1), ConfigDir: dir,
+		Args: []string{"-server", t.Server, "-router", t.Router, "-limiter", t.Limiter, "-watch=false"}})
+	if err != nil {
+		return nil, fmt.Errorf("starting %s in containers: %w", t.Name, err)
+	}
+	r := &running{cluster: c, fileRef: ref}
+	for _, n := range c.Nodes {
+		r.bases = append(r.bases, n.TrafficURL)
+		r.admins = append(r.admins, n.AdminURL)
 	}
 	return r, nil
 }

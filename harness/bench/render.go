@@ -26,7 +26,14 @@ const AdminToken = "gatelab-dev-admin-token"
 // auth section (absolute paths), its tiers plus the scenario's and the bench
 // tier, one backend per upstream, the scenario's routes, and extra routes
 // (config churn adds and removes some).
-func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string][]string, accessLog string, extra []string, version int64) string {
+//
+// fileRef maps a fixture file (as the fixture config names it) to the path
+// the gateway reads it from: absolute on the host, or under the config
+// mount of a container; nil means the host path.
+func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string][]string, accessLog string, extra []string, version int64, fileRef func(string) string) string {
+	if fileRef == nil {
+		fileRef = fx.Resolve
+	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# gatelab config rendered by gatelab bench for scenario %s.", s.Name)
@@ -45,7 +52,7 @@ func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string
 	w("auth:")
 	w("  jwt:")
 	if j.JWKSFile != "" {
-		w("    jwks_file: %s", yq(fx.Resolve(j.JWKSFile)))
+		w("    jwks_file: %s", yq(fileRef(j.JWKSFile)))
 	}
 	w("    issuers: %s", yqList(j.Issuers))
 	w("    audiences: %s", yqList(j.Audiences))
@@ -54,7 +61,7 @@ func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string
 	}
 	w("    cache: {enabled: true}")
 	if fx.Auth.APIKeysFile != "" {
-		w("  api_keys_file: %s", yq(fx.Resolve(fx.Auth.APIKeysFile)))
+		w("  api_keys_file: %s", yq(fileRef(fx.Auth.APIKeysFile)))
 	}
 	w("rate_limits:")
 	w("  tiers:")
@@ -69,7 +76,11 @@ func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string
 		}
 	}
 	w("    - %s", tierYAML(config.Tier{Name: scenario.BenchTier, Limit: benchLimit, Window: benchWindow, Key: "user_id"}))
-	w("backends:")
+	if len(s.Upstreams) == 0 {
+		w("backends: []")
+	} else {
+		w("backends:")
+	}
 	fast := map[string]bool{}
 	for _, r := range s.Routes {
 		if r.Breaker {

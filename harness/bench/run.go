@@ -12,6 +12,7 @@ import (
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/harness/budget"
 	"github.com/gatelab/gatelab/reports"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Run performs a bench run: every planned scenario on its targets, its
@@ -62,6 +63,7 @@ func Run(ctx context.Context, o Options) (*reports.Results, error) {
 		res.Manifest.Scenarios[p.S.File] = p.S.SHA256
 		res.Manifest.Reps = max(res.Manifest.Reps, p.Reps)
 	}
+	tclog.SetDefault(tclog.NewNoopLogger()) // no Docker banner in the middle of the progress lines
 	lab := &lab{o: o, fx: fx, dir: dir, res: res}
 	lab.logf("gatelab bench: profile %s, run %s -> %s", o.Profile, id, dir)
 	defer lab.close()

@@ -184,6 +184,9 @@ func (v *validator) scenario(s *Scenario) {
 	if s.Targets.Nodes < 0 || s.Targets.Nodes > 8 {
 		v.add("targets.nodes", "nodes %d: want 1..8", s.Targets.Nodes)
 	}
+	if s.Targets.Containers && len(s.Targets.Peers) > 0 {
+		v.add("targets.peers", "peers do not run in containers")
+	}
 	for i, p := range s.Targets.Peers {
 		if p != "nginx" && p != "haproxy" {
 			v.add(fmt.Sprintf("targets.peers[%d]", i), "unknown peer %q (known: nginx, haproxy)", p)
@@ -215,8 +218,15 @@ func (v *validator) scenario(s *Scenario) {
 			v.add(p+".instances", "instances %d: want 1..8", u.Instances)
 		}
 	}
-	if len(s.Upstreams) == 0 {
+	allSelf := len(s.Routes) > 0
+	for _, r := range s.Routes {
+		allSelf = allSelf && r.Upstream == SelfUpstream
+	}
+	if len(s.Upstreams) == 0 && !allSelf {
 		v.add("upstreams", "at least one upstream is needed")
+	}
+	if ups[SelfUpstream] {
+		v.add("upstreams", "no upstream may be called %q (the gateway's own answer)", SelfUpstream)
 	}
 	tiers := map[string]bool{BenchTier: true}
 	for i, t := range s.Tiers {
@@ -258,8 +268,17 @@ func (v *validator) scenario(s *Scenario) {
 		if r.StripPrefix != "" && !strings.HasPrefix(r.Prefix, r.StripPrefix) {
 			v.add(p+".strip_prefix", "strip_prefix %q is not a prefix of %q", r.StripPrefix, r.Prefix)
 		}
-		if !ups[r.Upstream] {
+		if !ups[r.Upstream] && r.Upstream != SelfUpstream {
 			v.add(p+".upstream", "unknown upstream %q", r.Upstream)
+		}
+		if r.Upstream == SelfUpstream && s.Targets.WantDirect() {
+			v.add(p+".upstream", "a route answered by the gateway itself has no direct baseline: set targets.direct: false")
+		}
+		if r.Upstream == SelfUpstream && len(s.Targets.Peers) > 0 {
+			v.add(p+".upstream", "peers cannot answer a route themselves: give it an upstream")
+		}
+		if s.Targets.Containers && r.Upstream != SelfUpstream {
+			v.add(p+".upstream", "gateway nodes in containers cannot reach the host's upstreams: use upstream: self")
 		}
 		switch r.Auth {
 		case "", "jwt", "none":
@@ -330,6 +349,14 @@ func (v *validator) scenario(s *Scenario) {
 		case FaultUpstreamError:
 			if f.ErrorRate <= 0 || f.ErrorRate > 1 {
 				v.add(p+".error_rate", "upstream.error needs error_rate in (0, 1]")
+			}
+		case FaultGatewayPartition:
+			if !s.Targets.Containers || f.Node < 0 || f.Node >= max(s.Targets.Nodes, 1) || s.Targets.Nodes < 2 {
+				v.add(p+".node", "gateway.partition needs targets.containers, at least 2 nodes and node within them")
+			}
+		case FaultGatewayFreeze:
+			if f.Node < 0 || f.Node >= max(s.Targets.Nodes, 1) {
+				v.add(p+".node", "node %d: the scenario has %d gateway nodes", f.Node, max(s.Targets.Nodes, 1))
 			}
 		case FaultConfigChurn:
 			if f.Every < 10*time.Millisecond {

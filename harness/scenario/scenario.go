@@ -48,6 +48,12 @@ type Targets struct {
 	// AccessLog makes gateways and peers log every request to a file
 	// (default true); false measures the proxy path alone.
 	AccessLog *bool `yaml:"access_log"`
+	// Containers runs each gatelab target's nodes in Docker containers
+	// (traffic published on 127.0.0.1, memberlist on a network of their
+	// own) so gateway.partition can cut a node off for real. Their routes
+	// must be answered by the gateway itself (upstream: self): containers
+	// cannot reach the host's loopback upstreams.
+	Containers bool `yaml:"containers"`
 }
 
 // WantAccessLog reports whether targets log every request.
@@ -180,6 +186,9 @@ type Fault struct {
 	Status    int     `yaml:"status"`
 	// Every is the period of config.churn.
 	Every time.Duration `yaml:"every"`
+	// Node is the gateway node (0-based) of gateway.partition and
+	// gateway.freeze.
+	Node int `yaml:"node"`
 }
 
 // Budget is one budget line: an expression, optionally aborting the run
@@ -253,25 +262,29 @@ const (
 
 // Fault kinds.
 const (
-	FaultRedisLatency   = "redis.latency"   // toxiproxy latency (+ jitter) on Redis
-	FaultRedisDown      = "redis.down"      // toxiproxy refuses and cuts every Redis connection
-	FaultRedisFreeze    = "redis.freeze"    // SIGSTOP of the Redis server: connections hang
-	FaultRedisKill      = "redis.kill"      // Redis killed, restarted at the end
-	FaultUpstreamDelay  = "upstream.delay"  // the upstream answers after a delay distribution
-	FaultUpstreamError  = "upstream.error"  // the upstream answers Status at ErrorRate
-	FaultUpstreamStall  = "upstream.stall"  // every request waits until the fault ends
-	FaultUpstreamKill   = "upstream.kill"   // every instance killed, restarted at the end
-	FaultUpstreamFreeze = "upstream.freeze" // SIGSTOP of every instance
-	FaultConfigChurn    = "config.churn"    // a new config every Every through the admin API
-	FaultGatewayFreeze  = "gateway.freeze"  // SIGSTOP of the first gateway node
+	FaultRedisLatency     = "redis.latency"     // toxiproxy latency (+ jitter) on Redis
+	FaultRedisDown        = "redis.down"        // toxiproxy refuses and cuts every Redis connection
+	FaultRedisFreeze      = "redis.freeze"      // SIGSTOP of the Redis server: connections hang
+	FaultRedisKill        = "redis.kill"        // Redis killed, restarted at the end
+	FaultUpstreamDelay    = "upstream.delay"    // the upstream answers after a delay distribution
+	FaultUpstreamError    = "upstream.error"    // the upstream answers Status at ErrorRate
+	FaultUpstreamStall    = "upstream.stall"    // every request waits until the fault ends
+	FaultUpstreamKill     = "upstream.kill"     // every instance killed, restarted at the end
+	FaultUpstreamFreeze   = "upstream.freeze"   // SIGSTOP of every instance
+	FaultConfigChurn      = "config.churn"      // a new config every Every through the admin API
+	FaultGatewayFreeze    = "gateway.freeze"    // SIGSTOP of gateway node Node
+	FaultGatewayPartition = "gateway.partition" // node Node cut off from the other nodes' gossip (containers)
 )
 
 // FaultKinds lists every fault kind.
 var FaultKinds = []string{
 	FaultRedisLatency, FaultRedisDown, FaultRedisFreeze, FaultRedisKill,
 	FaultUpstreamDelay, FaultUpstreamError, FaultUpstreamStall, FaultUpstreamKill, FaultUpstreamFreeze,
-	FaultConfigChurn, FaultGatewayFreeze,
+	FaultConfigChurn, FaultGatewayFreeze, FaultGatewayPartition,
 }
+
+// SelfUpstream is the route upstream answered by the gateway itself.
+const SelfUpstream = "self"
 
 // NeedsRedis reports whether the scenario runs the redis limiter or a Redis fault.
 func (s *Scenario) NeedsRedis(limiters []string) bool {

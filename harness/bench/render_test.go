@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatelab/gatelab/gateway/config"
+)
+
+// Every built-in scenario renders a gatelab config that the gateway's own
+// validation accepts, with every route (copies included) and the churn
+// variant too.
+func TestRenderedConfigsAreValid(t *testing.T) {
+	abs, err := filepath.Abs(filepath.Join("..", "..", "fixtures", "gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx, err := config.Load(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join("..", "..", "scenarios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		s := loadBuiltIn(t, strings.TrimSuffix(e.Name(), ".yaml"))
+		ups := map[string][]string{}
+		for _, u := range s.Upstreams {
+			ups[u.Name] = []string{"http://127.0.0.1:1"}
+		}
+		for _, extra := range [][]string{nil, {`{id: churn-1, pattern: /churn/1/*, backend: self, auth: none}`}} {
+			text := gatelabConfig(fx, s, ups, filepath.Join(t.TempDir(), "access.log"), extra, 7, nil)
+			cfg, err := config.Parse([]byte(text), s.Name+".yaml", t.TempDir())
+			if err != nil {
+				t.Errorf("%s: rendered config refused:\n%v\n%s", s.Name, err, text)
+				continue
+			}
+			want := len(extra)
+			for _, r := range s.Routes {
+				want += max(r.Copies, 1)
+			}
+			if len(cfg.Routes) != want || cfg.Version != 7 {
+				t.Errorf("%s: %d routes (want %d), version %d", s.Name, len(cfg.Routes), want, cfg.Version)
+			}
+		}
+	}
+}
