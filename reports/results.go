@@ -139,6 +139,10 @@ type Record struct {
 	// record of the same target and repetition replaces it. It stays in
 	// the results so a flaky host is visible.
 	Superseded bool `json:"superseded,omitempty"`
+	// KneeProbe marks a trial of a knee search: an invalid one means the
+	// target could not take that rate, which is the search's answer, not a
+	// broken run.
+	KneeProbe bool `json:"knee_probe,omitempty"`
 	// GeneratorBound marks a closed-loop target within 80 % of the
 	// generator's ceiling (the direct run against the static upstream).
 	GeneratorBound bool `json:"generator_bound,omitempty"`

@@ -58,7 +58,10 @@ func (sr *scenarioRun) parity(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for _, p := range peers.Parity(pctx, peers.Probe{Method: method, Path: path, Header: h}, urls, ref) {
+	// The gateway consumes the token and never forwards it; peers pass it
+	// on. That is policy, not a parity failure.
+	probe := peers.Probe{Method: method, Path: path, Header: h, Uncompared: []string{"Authorization"}}
+	for _, p := range peers.Parity(pctx, probe, urls, ref) {
 		sr.Parity = append(sr.Parity, reports.ParityResult{Target: p.Target, OK: p.OK, Diffs: p.Diffs})
 		if !p.OK {
 			sr.l.logf("  PARITY: %s differs from %s: %s", p.Target, ref, strings.Join(p.Diffs, "; "))
@@ -89,12 +92,14 @@ func (sr *scenarioRun) knee(ctx context.Context, reps int) {
 			d, ok := directAt[rate]
 			if !ok {
 				d = sr.runTrial(ctx, direct, rep, stages(rate))
+				d.rec.KneeProbe = true
 				directAt[rate] = d
 				sr.trials = append(sr.trials, d)
 			}
 			peersOf = append(peersOf, d)
 		}
 		tr := sr.runTrial(ctx, t, rep, stages(rate))
+		tr.rec.KneeProbe = true
 		sr.trials = append(sr.trials, tr)
 		if !tr.rec.Valid {
 			return 0, false, tr

@@ -427,8 +427,8 @@ func (sr *scenarioRun) summarise() {
 		var rps, p50, p99, p999, o50, o99, o999, cpu, rss, errs []float64
 		n, valid := 0, 0
 		for _, tr := range sr.trials {
-			if tr.t != t || tr.rec.Superseded {
-				continue
+			if tr.t != t || tr.rec.Superseded || tr.rec.KneeProbe {
+				continue // a knee's probes run at different rates: no median
 			}
 			n++
 			if !tr.rec.Valid {

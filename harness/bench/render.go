@@ -95,6 +95,12 @@ func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string
 		line := fmt.Sprintf("  - {name: %s, instances: [%s], health_check: {path: /healthz, interval: 1s, timeout: 500ms}",
 			yq(u.Name), strings.Join(inst, ", "))
 		if fast[u.Name] {
+			// Seconds instead of the chapter's tens of seconds, so a
+			// scenario of a few seconds sees the whole cycle. The flap
+			// hold-down especially: an instance ejected three times in a
+			// minute (as a slow backend is) would otherwise stay out for
+			// 30 s after it recovered.
+			line = strings.Replace(line, "timeout: 500ms}", "timeout: 500ms, eject_for: 2s, flap_holddown: 3s}", 1)
 			line += ", circuit_breaker: {window: 5s, min_requests: 10, failure_ratio: 0.5, open_for: 2s, probe_successes: 2, ramp_steps: [50, 100], ramp_step: 1s}"
 		}
 		w("%s}", line)

@@ -118,7 +118,7 @@ func finish(res *reports.Results, interrupted bool) {
 			invalid = true
 		}
 		for _, r := range s.Records {
-			if !r.Valid && !r.Superseded && !strings.HasPrefix(r.Invalid, "aborted: ") {
+			if !r.Valid && !r.Superseded && !r.KneeProbe && !strings.HasPrefix(r.Invalid, "aborted: ") {
 				invalid = true
 			}
 		}

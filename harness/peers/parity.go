@@ -17,6 +17,11 @@ type Probe struct {
 	Method string      // default GET
 	Path   string      // path and query appended to each target's base URL, e.g. "/api/v2/users/me?x=1"
 	Header http.Header // sent as is; a "Host" entry sets the request's Host
+	// Uncompared names probe headers that are sent but whose arrival is
+	// not compared: credentials a gateway consumes (gatelab never forwards
+	// Authorization; a plain proxy does), so a policy difference the
+	// comparison knows about is not reported as a parity failure.
+	Uncompared []string
 }
 
 // ParityResult is what one target did with the probe. OK is true when the
@@ -149,7 +154,7 @@ func compare(probe Probe, ref, got answer, refName string) []string {
 	diff("X-Forwarded-For present", rh["X-Forwarded-For"] != nil, gh["X-Forwarded-For"] != nil)
 	keys := make([]string, 0, len(probe.Header))
 	for k := range probe.Header {
-		if c := http.CanonicalHeaderKey(k); c != "Host" && c != "X-Forwarded-For" {
+		if c := http.CanonicalHeaderKey(k); c != "Host" && c != "X-Forwarded-For" && !slices.ContainsFunc(probe.Uncompared, func(u string) bool { return http.CanonicalHeaderKey(u) == c }) {
 			keys = append(keys, c)
 		}
 	}

@@ -93,6 +93,13 @@ func TestParityFake(t *testing.T) {
 	}
 
 	// Without a usable reference nothing is OK but the reference's answer.
+	// A header named Uncompared is sent but its arrival not compared.
+	uncompared := Probe{Path: probe.Path, Header: http.Header{"X-Probe": {"p1"}}, Uncompared: []string{"x-probe"}}
+	res = Parity(context.Background(), uncompared, map[string]string{"ref": targets["ref"], "dropshdr": targets["dropshdr"]}, "ref")
+	if r := res[indexOf(res, "dropshdr")]; !r.OK {
+		t.Errorf("an uncompared header was compared: %+v", r)
+	}
+
 	res = Parity(context.Background(), probe, map[string]string{"a": targets["same"], "down": downURL}, "down")
 	if res[0].OK || !strings.Contains(strings.Join(res[0].Diffs, ";"), `reference "down" gave no answer`) {
 		t.Errorf("with a dead reference: %+v", res[0])

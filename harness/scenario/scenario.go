@@ -102,8 +102,10 @@ type Route struct {
 	// Users is how many distinct token subjects the load rotates through
 	// (default 1); each trial uses fresh subjects so counters start empty.
 	Users int `yaml:"users"`
-	// Breaker makes the route's backend use a fast circuit breaker
-	// (min_requests 10, window 5s, open_for 2s) instead of the chapter's.
+	// Breaker makes the route's backend use fast resilience settings
+	// instead of the chapter's: circuit breaker min_requests 10, window 5s,
+	// open_for 2s, ramp 50 % for 1 s; passive ejection for 2 s; flap
+	// hold-down 3 s.
 	Breaker bool `yaml:"breaker"`
 	// Copies > 0 makes this route a table of Copies routes, prefixes
 	// Prefix + "<i>/" (i = 0..Copies-1); the load spreads over all of them
