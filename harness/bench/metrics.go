@@ -308,7 +308,7 @@ func (sr *scenarioRun) evaluate() {
 				continue
 			}
 			if t.skip != "" {
-				sr.Budgets = append(sr.Budgets, budgetSkip(b.Parsed, t.Name, reports.Skip, "target skipped: "+t.skip))
+				sr.Budgets = append(sr.Budgets, budgetSkip(b.Parsed, t.Name, reports.Skip, "target skipped: "+shorten(t.skip, 120)))
 				continue
 			}
 			var vals []float64
@@ -492,4 +492,13 @@ func parityFailed(ps []reports.ParityResult, target string) bool {
 		}
 	}
 	return false
+}
+
+// shorten cuts s to n bytes with an ellipsis (the whole text is in the
+// target's Skipped field).
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
