@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -138,14 +139,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 }
 
 func sortedNames(m map[string]*scenario.Scenario) []string {
-	var n []string
+	n := make([]string, 0, len(m))
 	for k := range m {
 		n = append(n, k)
 	}
-	for i := 1; i < len(n); i++ {
-		for j := i; j > 0 && n[j] < n[j-1]; j-- {
-			n[j], n[j-1] = n[j-1], n[j]
-		}
-	}
+	sort.Strings(n)
 	return n
 }
