@@ -123,6 +123,29 @@ func (sr *scenarioRun) faultActions(t *target, r *running, tr *trial) []faults.A
 				}
 				return nil
 			}
+		case scenario.FaultUpstreamLatency, scenario.FaultUpstreamReset, scenario.FaultUpstreamCut, scenario.FaultUpstreamBandwidth:
+			pxs := sr.upPx[f.Upstream]
+			each := func(do func(*faults.Proxy) error) func(context.Context) error {
+				return func(context.Context) error {
+					for _, px := range pxs {
+						if err := do(px); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			}
+			switch f.Kind {
+			case scenario.FaultUpstreamLatency:
+				a.Apply = each(func(px *faults.Proxy) error { return px.Latency(f.Latency, f.Jitter) })
+			case scenario.FaultUpstreamReset:
+				a.Apply = each((*faults.Proxy).ResetPeer)
+			case scenario.FaultUpstreamCut:
+				a.Apply = each((*faults.Proxy).Down)
+			case scenario.FaultUpstreamBandwidth:
+				a.Apply = each(func(px *faults.Proxy) error { return px.Bandwidth(f.KBps) })
+			}
+			a.Revert = each((*faults.Proxy).Reset)
 		case scenario.FaultGatewayFreeze:
 			if f.Node >= len(r.procs) {
 				continue // direct, peers and containers: nothing to freeze

@@ -74,7 +74,8 @@ type scenarioRun struct {
 	s       *scenario.Scenario
 	targets []*target
 	ups     map[string][]*fleet.Proc // upstream name -> instances
-	upURLs  map[string][]string
+	upURLs  map[string][]string      // what gateways, peers and direct send to (the proxy, when there is one)
+	upPx    map[string][]*faults.Proxy
 	redisPx *faults.Proxy
 	trials  []*trial
 	tmp     string
@@ -100,10 +101,17 @@ func (l *lab) ensureRedis(ctx context.Context) error {
 	}
 	l.redis = r
 	l.res.Manifest.Deps["redis"] = r.Version() + " (" + r.Kind() + ")"
-	l.toxi = faults.NewToxiproxy()
-	l.res.Manifest.Deps["toxiproxy"] = "github.com/Shopify/toxiproxy/v2 (in process)"
 	l.logf("  Redis %s via %s on %s", r.Version(), r.Kind(), r.Addr())
 	return nil
+}
+
+// toxiproxy is the run's in-process toxiproxy, started on first use.
+func (l *lab) toxiproxy() *faults.Toxiproxy {
+	if l.toxi == nil {
+		l.toxi = faults.NewToxiproxy()
+		l.res.Manifest.Deps["toxiproxy"] = "github.com/Shopify/toxiproxy/v2 v2.5.0 (in process)"
+	}
+	return l.toxi
 }
 
 // expandTargets lists the scenario's targets: direct, every selected
@@ -165,7 +173,7 @@ func (l *lab) expandTargets(s *scenario.Scenario) ([]*target, error) {
 
 func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err error) {
 	s := p.S
-	sr = &scenarioRun{l: l, s: s, ups: map[string][]*fleet.Proc{}, upURLs: map[string][]string{}}
+	sr = &scenarioRun{l: l, s: s, ups: map[string][]*fleet.Proc{}, upURLs: map[string][]string{}, upPx: map[string][]*faults.Proxy{}}
 	sr.Name, sr.File, sr.Description = s.Name, s.File, s.Description
 	sr.Load = loadPlan(s)
 	for _, w := range s.Windows() {
@@ -219,7 +227,7 @@ func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err 
 				}
 			}
 		} else {
-			px, err := l.toxi.Proxy("redis-"+s.Name, l.redis.Addr())
+			px, err := l.toxiproxy().Proxy("redis-"+s.Name, l.redis.Addr())
 			if err != nil {
 				return sr, err
 			}
@@ -351,13 +359,27 @@ func (sr *scenarioRun) startUpstreams(ctx context.Context) error {
 				return fmt.Errorf("starting upstream %s: %w", u.Name, err)
 			}
 			sr.ups[u.Name] = append(sr.ups[u.Name], p)
-			sr.upURLs[u.Name] = append(sr.upURLs[u.Name], p.Ready()[1])
+			url := p.Ready()[1]
+			if u.Proxy {
+				px, err := sr.l.toxiproxy().Proxy(fmt.Sprintf("%s-%s-%d", sr.s.Name, u.Name, i), strings.TrimPrefix(url, "http://"))
+				if err != nil {
+					return err
+				}
+				sr.upPx[u.Name] = append(sr.upPx[u.Name], px)
+				url = "http://" + px.Addr()
+			}
+			sr.upURLs[u.Name] = append(sr.upURLs[u.Name], url)
 		}
 	}
 	return nil
 }
 
 func (sr *scenarioRun) stopUpstreams() {
+	for _, ps := range sr.upPx {
+		for _, p := range ps {
+			p.Down()
+		}
+	}
 	for _, ps := range sr.ups {
 		for _, p := range ps {
 			p.Stop(5 * time.Second)

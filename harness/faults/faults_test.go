@@ -93,6 +93,24 @@ func TestProxyFaults(t *testing.T) {
 	if _, err := roundTrip(p.Addr(), 5*time.Second); err != nil {
 		t.Fatalf("after Reset: %v", err)
 	}
+	if err := p.ResetPeer(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(p.Addr(), time.Second); err == nil {
+		t.Fatal("a round trip through a resetting proxy succeeded")
+	}
+	if err := p.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Bandwidth(1); err != nil { // 1 KB/s: a 5-byte answer still passes
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(p.Addr(), 5*time.Second); err != nil {
+		t.Fatalf("with a bandwidth limit: %v", err)
+	}
+	if err := p.Reset(); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.Blackhole(); err != nil {
 		t.Fatal(err)
 	}

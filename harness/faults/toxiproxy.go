@@ -70,25 +70,34 @@ func (p *Proxy) Addr() string {
 // Latency adds latency (with jitter) to the answers coming back from the
 // upstream, replacing an earlier latency toxic.
 func (p *Proxy) Latency(latency, jitter time.Duration) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_ = p.p.Toxics.RemoveToxic(context.Background(), "latency")
-	body := fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d,"jitter":%d}}`,
-		latency.Milliseconds(), jitter.Milliseconds())
-	if _, err := p.p.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
-		return fmt.Errorf("adding latency to proxy %s: %w", p.name, err)
-	}
-	return nil
+	return p.addToxic("latency", fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d,"jitter":%d}}`,
+		latency.Milliseconds(), jitter.Milliseconds()))
 }
 
 // Blackhole makes the proxy swallow data: connections stay open, nothing
 // comes back (toxiproxy's timeout toxic with no timeout).
 func (p *Proxy) Blackhole() error {
+	return p.addToxic("blackhole", `{"name":"blackhole","type":"timeout","stream":"downstream","toxicity":1,"attributes":{"timeout":0}}`)
+}
+
+// ResetPeer makes the proxy reset (TCP RST) every connection as soon as
+// data arrives on it: a peer that crashes mid-request.
+func (p *Proxy) ResetPeer() error {
+	return p.addToxic("reset", `{"name":"reset","type":"reset_peer","stream":"upstream","toxicity":1,"attributes":{"timeout":0}}`)
+}
+
+// Bandwidth limits the answers coming back to rate KB/s.
+func (p *Proxy) Bandwidth(kbps int64) error {
+	return p.addToxic("bandwidth", fmt.Sprintf(`{"name":"bandwidth","type":"bandwidth","stream":"downstream","toxicity":1,"attributes":{"rate":%d}}`, kbps))
+}
+
+// addToxic replaces the toxic called name with the one body describes.
+func (p *Proxy) addToxic(name, body string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	body := `{"name":"blackhole","type":"timeout","stream":"downstream","toxicity":1,"attributes":{"timeout":0}}`
+	_ = p.p.Toxics.RemoveToxic(context.Background(), name)
 	if _, err := p.p.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
-		return fmt.Errorf("blackholing proxy %s: %w", p.name, err)
+		return fmt.Errorf("adding %s to proxy %s: %w", name, p.name, err)
 	}
 	return nil
 }

@@ -338,6 +338,18 @@ func (v *validator) scenario(s *Scenario) {
 			v.add(p+".upstream", "unknown upstream %q", f.Upstream)
 		}
 		switch f.Kind {
+		case FaultUpstreamLatency, FaultUpstreamReset, FaultUpstreamCut, FaultUpstreamBandwidth:
+			for _, u := range s.Upstreams {
+				if u.Name == f.Upstream && !u.Proxy {
+					v.add(p+".kind", "%s needs the upstream behind a proxy (upstreams: proxy: true)", f.Kind)
+				}
+			}
+			if f.Kind == FaultUpstreamLatency && f.Latency <= 0 {
+				v.add(p+".latency", "upstream.latency needs a positive latency")
+			}
+			if f.Kind == FaultUpstreamBandwidth && f.KBps <= 0 {
+				v.add(p+".kbps", "upstream.bandwidth needs a positive kbps")
+			}
 		case FaultRedisLatency:
 			if f.Latency <= 0 {
 				v.add(p+".latency", "redis.latency needs a positive latency")

@@ -76,6 +76,10 @@ type Upstream struct {
 	IdleTimeout     time.Duration `yaml:"idle_timeout"`
 	// Instances is the number of processes behind this backend (default 1).
 	Instances int `yaml:"instances"`
+	// Proxy puts a toxiproxy in front of every instance (for the
+	// network faults upstream.latency, .reset, .cut, .bandwidth); the
+	// gateways, peers and the direct baseline all go through it.
+	Proxy bool `yaml:"proxy"`
 }
 
 // Route is one gateway route and the request the load sends on it.
@@ -183,6 +187,8 @@ type Fault struct {
 	Latency time.Duration `yaml:"latency"`
 	Jitter  time.Duration `yaml:"jitter"`
 	Delay   string        `yaml:"delay"`
+	// KBps is the bandwidth of upstream.bandwidth, in KB/s.
+	KBps int64 `yaml:"kbps"`
 	// ErrorRate and Status for upstream.error.
 	ErrorRate float64 `yaml:"error_rate"`
 	Status    int     `yaml:"status"`
@@ -264,24 +270,29 @@ const (
 
 // Fault kinds.
 const (
-	FaultRedisLatency     = "redis.latency"     // toxiproxy latency (+ jitter) on Redis
-	FaultRedisDown        = "redis.down"        // toxiproxy refuses and cuts every Redis connection
-	FaultRedisFreeze      = "redis.freeze"      // SIGSTOP of the Redis server: connections hang
-	FaultRedisKill        = "redis.kill"        // Redis killed, restarted at the end
-	FaultUpstreamDelay    = "upstream.delay"    // the upstream answers after a delay distribution
-	FaultUpstreamError    = "upstream.error"    // the upstream answers Status at ErrorRate
-	FaultUpstreamStall    = "upstream.stall"    // every request waits until the fault ends
-	FaultUpstreamKill     = "upstream.kill"     // every instance killed, restarted at the end
-	FaultUpstreamFreeze   = "upstream.freeze"   // SIGSTOP of every instance
-	FaultConfigChurn      = "config.churn"      // a new config every Every through the admin API
-	FaultGatewayFreeze    = "gateway.freeze"    // SIGSTOP of gateway node Node
-	FaultGatewayPartition = "gateway.partition" // node Node cut off from the other nodes' gossip (containers)
+	FaultRedisLatency      = "redis.latency"      // toxiproxy latency (+ jitter) on Redis
+	FaultRedisDown         = "redis.down"         // toxiproxy refuses and cuts every Redis connection
+	FaultRedisFreeze       = "redis.freeze"       // SIGSTOP of the Redis server: connections hang
+	FaultRedisKill         = "redis.kill"         // Redis killed, restarted at the end
+	FaultUpstreamDelay     = "upstream.delay"     // the upstream answers after a delay distribution
+	FaultUpstreamError     = "upstream.error"     // the upstream answers Status at ErrorRate
+	FaultUpstreamStall     = "upstream.stall"     // every request waits until the fault ends
+	FaultUpstreamKill      = "upstream.kill"      // every instance killed, restarted at the end
+	FaultUpstreamFreeze    = "upstream.freeze"    // SIGSTOP of every instance
+	FaultUpstreamLatency   = "upstream.latency"   // network latency (+ jitter) through the upstream's toxiproxy
+	FaultUpstreamReset     = "upstream.reset"     // every connection reset (RST) as data arrives
+	FaultUpstreamCut       = "upstream.cut"       // connections refused and cut at the proxy
+	FaultUpstreamBandwidth = "upstream.bandwidth" // answers limited to KBps
+	FaultConfigChurn       = "config.churn"       // a new config every Every through the admin API
+	FaultGatewayFreeze     = "gateway.freeze"     // SIGSTOP of gateway node Node
+	FaultGatewayPartition  = "gateway.partition"  // node Node cut off from the other nodes' gossip (containers)
 )
 
 // FaultKinds lists every fault kind.
 var FaultKinds = []string{
 	FaultRedisLatency, FaultRedisDown, FaultRedisFreeze, FaultRedisKill,
 	FaultUpstreamDelay, FaultUpstreamError, FaultUpstreamStall, FaultUpstreamKill, FaultUpstreamFreeze,
+	FaultUpstreamLatency, FaultUpstreamReset, FaultUpstreamCut, FaultUpstreamBandwidth,
 	FaultConfigChurn, FaultGatewayFreeze, FaultGatewayPartition,
 }
 
