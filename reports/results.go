@@ -161,6 +161,10 @@ type Record struct {
 	// Limiter is the limiter's decision latency per phase ("" = whole
 	// window), from the gateway's gatelab_ratelimit_decision_seconds.
 	Limiter map[string]Quantiles `json:"limiter_decision_us,omitempty"`
+	// Rejections are the gateway's own error answers per phase ("" = the
+	// measured window), keyed by the metric's labels (route="...",
+	// reason="..."), from gatelab_rejections_total: why a 503 was a 503.
+	Rejections map[string]map[string]int64 `json:"rejections,omitempty"`
 	// Propagation is config change accepted -> serving, per change.
 	Propagation *Quantiles `json:"propagation_us,omitempty"`
 	Changes     int        `json:"config_changes,omitempty"`

@@ -88,6 +88,44 @@ func scrape(ctx context.Context, admins []string, name string) (histSnap, bool) 
 	return snap, found
 }
 
+// rejectionsMetric counts the gateway's own error answers by route and
+// reason (circuit_open, upstream_timeout, no_healthy_backend, ...).
+const rejectionsMetric = "gatelab_rejections_total"
+
+// scrapeCounters reads a counter from every node, summed per label set
+// (the text between the braces).
+func scrapeCounters(ctx context.Context, admins []string, name string) (map[string]float64, bool) {
+	out := map[string]float64{}
+	for _, a := range admins {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a+"/metrics", nil)
+		if err != nil {
+			return nil, false
+		}
+		resp, err := scrapeClient.Do(req)
+		if err != nil {
+			return nil, false
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, name+"{") {
+				continue
+			}
+			end := strings.LastIndexByte(line, '}')
+			sp := strings.LastIndexByte(line, ' ')
+			if end < 0 || sp < end {
+				continue
+			}
+			if v, err := strconv.ParseFloat(line[sp+1:], 64); err == nil {
+				out[line[len(name)+1:end]] += v
+			}
+		}
+		resp.Body.Close()
+	}
+	return out, true
+}
+
 // scrapeLimiter snapshots the limiter histogram at the measured window's
 // start and end and at every phase edge, as the clock passes them.
 func (tr *trial) scrapeLimiter(ctx context.Context, start time.Time, admins []string, total time.Duration) {
@@ -102,6 +140,7 @@ func (tr *trial) scrapeLimiter(ctx context.Context, start time.Time, admins []st
 	edges = append(edges, edge{total, "to:"})
 	sort.SliceStable(edges, func(i, j int) bool { return edges[i].at < edges[j].at })
 	snaps := map[string]histSnap{}
+	rejs := map[string]map[string]float64{}
 	for i := 0; i < len(edges); {
 		at := edges[i].at
 		if d := time.Until(start.Add(at)); d > 0 {
@@ -123,13 +162,35 @@ func (tr *trial) scrapeLimiter(ctx context.Context, start time.Time, admins []st
 			continue
 		}
 		s, ok := scrape(sctx, admins, limiterMetric)
+		rej, rok := scrapeCounters(sctx, admins, rejectionsMetric)
 		for ; i < len(edges) && edges[i].at == at; i++ {
 			if ok {
 				snaps[edges[i].key] = s
 			}
+			if rok {
+				rejs[edges[i].key] = rej
+			}
 		}
 	}
 	tr.limiter = snaps
+	tr.rejections = rejs
+}
+
+// rejectionsIn is what the gateway rejected, by route and reason, between
+// a phase's edges ("" = the measured window).
+func (tr *trial) rejectionsIn(phase string) map[string]int64 {
+	a, ok1 := tr.rejections["from:"+phase]
+	b, ok2 := tr.rejections["to:"+phase]
+	if !ok1 || !ok2 {
+		return nil
+	}
+	out := map[string]int64{}
+	for k, v := range b {
+		if d := int64(v - a[k]); d > 0 {
+			out[k] = d
+		}
+	}
+	return out
 }
 
 // delta is the histogram of what happened between two snapshots.

@@ -27,9 +27,11 @@ type trial struct {
 	// edges, keyed "from:<name>" / "to:<name>" and "from:" / "to:" for the
 	// measured window.
 	limiter map[string]histSnap
-	prop    []time.Duration
-	windows []scenario.Window
-	warmup  time.Duration
+	// rejections: gatelab_rejections_total per label set at the same edges.
+	rejections map[string]map[string]float64
+	prop       []time.Duration
+	windows    []scenario.Window
+	warmup     time.Duration
 	// partial collects samples during the run for abort budgets; aborted
 	// says why an abort budget stopped the trial.
 	partial *load.Run
@@ -237,6 +239,14 @@ func (tr *trial) fill(s *scenario.Scenario) {
 		for _, w := range tr.windows {
 			if q, ok := tr.limiterQuantiles(w.Name); ok {
 				rec.Limiter[w.Name] = q
+			}
+		}
+	}
+	if r := tr.rejectionsIn(""); len(r) > 0 {
+		rec.Rejections = map[string]map[string]int64{"": r}
+		for _, w := range tr.windows {
+			if r := tr.rejectionsIn(w.Name); len(r) > 0 {
+				rec.Rejections[w.Name] = r
 			}
 		}
 	}
