@@ -31,7 +31,9 @@
 // the samples so far; failing, it stops the scenario and the run.
 //
 // Exit codes (Results.ExitCode): 0 every budget passed, 1 a budget failed,
-// 2 a run was invalid or interrupted (Run's error covers bad input).
+// 2 a run was invalid or interrupted, or a budget had no data to judge
+// (Run's error covers bad input). Budgets of targets skipped for a missing
+// dependency are SKIP and do not change the exit code.
 //
 // # Guarantees
 //

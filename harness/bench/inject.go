@@ -64,6 +64,16 @@ func (sr *scenarioRun) faultActions(t *target, r *running, tr *trial) []faults.A
 					}
 					return sr.redisPx.Reset()
 				})
+		case scenario.FaultEtcdLatency, scenario.FaultEtcdDown:
+			if sr.etcdPx == nil {
+				continue
+			}
+			if f.Kind == scenario.FaultEtcdLatency {
+				a.Apply = func(context.Context) error { return sr.etcdPx.Latency(f.Latency, f.Jitter) }
+			} else {
+				a.Apply = func(context.Context) error { return sr.etcdPx.Down() }
+			}
+			a.Revert = func(context.Context) error { return sr.etcdPx.Reset() }
 		case scenario.FaultRedisDown:
 			redis(func(context.Context) error { return sr.redisPx.Down() }, func(context.Context) error { return sr.redisPx.Up() })
 		case scenario.FaultRedisFreeze:
@@ -195,8 +205,12 @@ func (sr *scenarioRun) faultActions(t *target, r *running, tr *trial) []faults.A
 func (sr *scenarioRun) churn(ctx context.Context, r *running, tr *trial, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	admins := r.admins
+	if sr.etcdPx != nil {
+		admins = admins[:1] // one PUT publishes to etcd; every node gets it from there
+	}
 	for i := 1; ; i++ {
-		for _, admin := range r.admins {
+		for _, admin := range admins {
 			v, err := configVersion(ctx, admin)
 			if err != nil {
 				return
@@ -219,6 +233,13 @@ func (sr *scenarioRun) churn(ctx context.Context, r *running, tr *trial, every t
 			if resp.StatusCode != http.StatusOK {
 				sr.l.logf("    config change refused: %s %s", resp.Status, strings.TrimSpace(string(b)))
 				return
+			}
+			if sr.etcdPx != nil {
+				// Accepted -> every node serving it.
+				if err := waitServing(ctx, r.admins, v+1, 5*time.Second); err != nil {
+					sr.l.logf("    config change: %v", err)
+					return
+				}
 			}
 			tr.prop = append(tr.prop, time.Since(start))
 		}
@@ -246,4 +267,26 @@ func configVersion(ctx context.Context, admin string) (int64, error) {
 		return 0, fmt.Errorf("GET /config: %w", err)
 	}
 	return v.Version, nil
+}
+
+// waitServing polls every node's GET /config until each serves at least
+// version v, or the bound passes.
+func waitServing(ctx context.Context, admins []string, v int64, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	for _, a := range admins {
+		for {
+			got, err := configVersion(ctx, a)
+			if err == nil && got >= v {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s still serves version %d, not %d, after %v", a, got, v, bound)
+			}
+			time.Sleep(time.Millisecond) // /config has no change notification
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/auth"
@@ -48,6 +49,8 @@ type lab struct {
 
 	redis    *deps.Redis
 	redisErr error
+	etcd     *deps.Etcd
+	etcdErr  error
 	toxi     *faults.Toxiproxy
 }
 
@@ -55,7 +58,27 @@ func (l *lab) logf(format string, args ...any) {
 	fmt.Fprintf(l.o.Progress, format+"\n", args...)
 }
 
+// ensureEtcd starts etcd once per run, or remembers why it cannot.
+func (l *lab) ensureEtcd(ctx context.Context) error {
+	if l.etcd != nil || l.etcdErr != nil {
+		return l.etcdErr
+	}
+	l.logf("  starting etcd ...")
+	e, err := deps.StartEtcd(ctx, deps.EtcdOptions{})
+	if err != nil {
+		l.etcdErr = err
+		return err
+	}
+	l.etcd = e
+	l.res.Manifest.Deps["etcd"] = e.Version() + " (" + e.Kind() + ")"
+	l.logf("  etcd %s via %s on %s", e.Version(), e.Kind(), strings.Join(e.Endpoints(), ","))
+	return nil
+}
+
 func (l *lab) close() {
+	if l.etcd != nil {
+		l.etcd.Close()
+	}
 	if l.toxi != nil {
 		l.toxi.Close()
 	}
@@ -77,6 +100,7 @@ type scenarioRun struct {
 	upURLs  map[string][]string      // what gateways, peers and direct send to (the proxy, when there is one)
 	upPx    map[string][]*faults.Proxy
 	redisPx *faults.Proxy
+	etcdPx  *faults.Proxy
 	trials  []*trial
 	tmp     string
 }
@@ -254,6 +278,24 @@ func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err 
 		}
 		t.Version = peerVersion(ctx, t.Name, bin)
 		l.res.Manifest.Deps[t.Name] = t.Version
+	}
+	if s.Targets.ConfigSource == "etcd" {
+		if err := l.ensureEtcd(ctx); err != nil {
+			if l.o.Require["etcd"] {
+				return sr, &requiredError{fmt.Sprintf("etcd is required (GATELAB_REQUIRE_ETCD=1) but could not be started: %v", err)}
+			}
+			l.logf("  NOTICE: *** etcd unavailable (%v): the gatelab rows of %s are SKIPPED ***", err, s.Name)
+			for _, t := range ts {
+				if t.Kind == kindGatelab {
+					t.skip = "etcd unavailable: " + err.Error()
+				}
+			}
+		} else {
+			ep := strings.TrimPrefix(strings.TrimPrefix(l.etcd.Endpoints()[0], "http://"), "https://")
+			if sr.etcdPx, err = l.toxiproxy().Proxy("etcd-"+s.Name, ep); err != nil {
+				return sr, err
+			}
+		}
 	}
 	if s.Targets.Containers {
 		for _, t := range ts {
@@ -486,12 +528,20 @@ func (sr *scenarioRun) start(ctx context.Context, t *target, rep int) (*running,
 		}
 		binds[i] = "127.0.0.1:" + strconv.Itoa(port)
 	}
+	// A fresh etcd prefix per trial, shared by its nodes: versions start
+	// from the file's bootstrap (0) on every node.
+	etcdPrefix := fmt.Sprintf("/gatelab-bench/%s/%s/%d-%d", sr.s.Name, t.Name, rep, trialSeq.Add(1))
 	for i := 0; i < nodes; i++ {
 		args := []string{"serve", "-config", cfgPath, "-server", t.Server, "-router", t.Router, "-limiter", t.Limiter,
 			"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-watch=false"}
 		switch t.Limiter {
 		case "redis":
 			args = append(args, "-redis", "redis://"+sr.redisPx.Addr()+"/0")
+		}
+		if sr.etcdPx != nil {
+			args = append(args, "-etcd", sr.etcdPx.Addr(), "-etcd-prefix", etcdPrefix)
+		}
+		switch t.Limiter {
 		case "crdt":
 			args = append(args, "-node", fmt.Sprintf("n%d", i+1), "-bind", binds[i])
 			var others []string
@@ -660,6 +710,9 @@ func peerVersion(ctx context.Context, kind, bin string) string {
 	line = strings.TrimPrefix(line, "nginx version: ")
 	return line
 }
+
+// trialSeq numbers trials within the process (etcd prefixes).
+var trialSeq atomic.Int64
 
 // TargetNames lists the targets a scenario runs on with these registered
 // engines, in run order (before any is skipped for a missing dependency).

@@ -41,7 +41,7 @@ type Planned struct {
 
 // Dependency names for Options.Require and the environment variables that
 // set them (GATELAB_REQUIRE_REDIS=1, ...).
-var Dependencies = []string{"redis", "nginx", "haproxy", "docker"}
+var Dependencies = []string{"redis", "etcd", "nginx", "haproxy", "docker"}
 
 // RequireFromEnv reads GATELAB_REQUIRE_<DEP>=1 for every dependency.
 func RequireFromEnv() map[string]bool {

@@ -126,7 +126,10 @@ func finish(res *reports.Results, interrupted bool) {
 			switch b.Verdict {
 			case reports.Fail:
 				failed = true
-			case reports.Invalid:
+			case reports.Invalid, reports.NoData:
+				// A budget that could not be judged is no pass: the
+				// metric it names was not produced (a scrape failed, a
+				// filter matched nothing).
 				invalid = true
 			}
 		}

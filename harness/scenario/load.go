@@ -184,6 +184,15 @@ func (v *validator) scenario(s *Scenario) {
 	if s.Targets.Nodes < 0 || s.Targets.Nodes > 8 {
 		v.add("targets.nodes", "nodes %d: want 1..8", s.Targets.Nodes)
 	}
+	switch s.Targets.ConfigSource {
+	case "", "file":
+	case "etcd":
+		if s.Targets.Containers {
+			v.add("targets.config_source", "etcd is on the host's loopback: not with targets.containers")
+		}
+	default:
+		v.add("targets.config_source", "config_source %q: want file or etcd", s.Targets.ConfigSource)
+	}
 	if s.Targets.Containers && len(s.Targets.Peers) > 0 {
 		v.add("targets.peers", "peers do not run in containers")
 	}
@@ -349,6 +358,13 @@ func (v *validator) scenario(s *Scenario) {
 			}
 			if f.Kind == FaultUpstreamBandwidth && f.KBps <= 0 {
 				v.add(p+".kbps", "upstream.bandwidth needs a positive kbps")
+			}
+		case FaultEtcdLatency, FaultEtcdDown:
+			if s.Targets.ConfigSource != "etcd" {
+				v.add(p+".kind", "%s needs targets.config_source: etcd", f.Kind)
+			}
+			if f.Kind == FaultEtcdLatency && f.Latency <= 0 {
+				v.add(p+".latency", "etcd.latency needs a positive latency")
 			}
 		case FaultRedisLatency:
 			if f.Latency <= 0 {

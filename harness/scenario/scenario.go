@@ -54,6 +54,12 @@ type Targets struct {
 	// must be answered by the gateway itself (upstream: self): containers
 	// cannot reach the host's loopback upstreams.
 	Containers bool `yaml:"containers"`
+	// ConfigSource is "file" (default: each node reads its own file and
+	// takes admin API changes) or "etcd": the nodes share a config in etcd
+	// (started by the lab, behind a toxiproxy), the file is only their
+	// bootstrap, and a change PUT to one node's admin API reaches the
+	// others through etcd.
+	ConfigSource string `yaml:"config_source"`
 }
 
 // WantAccessLog reports whether targets log every request.
@@ -274,6 +280,8 @@ const (
 	FaultRedisDown         = "redis.down"         // toxiproxy refuses and cuts every Redis connection
 	FaultRedisFreeze       = "redis.freeze"       // SIGSTOP of the Redis server: connections hang
 	FaultRedisKill         = "redis.kill"         // Redis killed, restarted at the end
+	FaultEtcdLatency = "etcd.latency" // toxiproxy latency (+ jitter) on etcd
+	FaultEtcdDown    = "etcd.down"    // toxiproxy refuses and cuts every etcd connection
 	FaultUpstreamDelay     = "upstream.delay"     // the upstream answers after a delay distribution
 	FaultUpstreamError     = "upstream.error"     // the upstream answers Status at ErrorRate
 	FaultUpstreamStall     = "upstream.stall"     // every request waits until the fault ends
@@ -290,7 +298,7 @@ const (
 
 // FaultKinds lists every fault kind.
 var FaultKinds = []string{
-	FaultRedisLatency, FaultRedisDown, FaultRedisFreeze, FaultRedisKill,
+	FaultRedisLatency, FaultRedisDown, FaultRedisFreeze, FaultRedisKill, FaultEtcdLatency, FaultEtcdDown,
 	FaultUpstreamDelay, FaultUpstreamError, FaultUpstreamStall, FaultUpstreamKill, FaultUpstreamFreeze,
 	FaultUpstreamLatency, FaultUpstreamReset, FaultUpstreamCut, FaultUpstreamBandwidth,
 	FaultConfigChurn, FaultGatewayFreeze, FaultGatewayPartition,
