@@ -654,7 +654,7 @@ func (sr *scenarioRun) requests(t *target, r *running, trialID string) ([]load.R
 		tokens := make([]string, users)
 		if orDefault(rt.Auth, "jwt") == "jwt" && t.Kind == kindGatelab {
 			for i := range tokens {
-				tok, err := auth.Mint(auth.MintOptions{KeyFile: filepathAbs(sr.l.o.Root, keyFile),
+				tok, err := auth.Mint(auth.MintOptions{KeyFile: keyFile,
 					Subject: fmt.Sprintf("%s-%s-%s-%d", trialID, sr.s.Name, rt.ID, i), Issuer: sr.l.fx.Auth.JWT.Issuers[0],
 					Audience: sr.l.fx.Auth.JWT.Audiences, TTL: time.Hour})
 				if err != nil {
@@ -693,13 +693,6 @@ func (sr *scenarioRun) requests(t *target, r *running, trialID string) ([]load.R
 		return nil, nil, errors.New("more than 65535 distinct requests (routes x weight x nodes x users)")
 	}
 	return reqs, meta, nil
-}
-
-func filepathAbs(root, p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(root, "fixtures", p)
 }
 
 // peerVersion asks the peer binary for its version.

@@ -280,8 +280,8 @@ const (
 	FaultRedisDown         = "redis.down"         // toxiproxy refuses and cuts every Redis connection
 	FaultRedisFreeze       = "redis.freeze"       // SIGSTOP of the Redis server: connections hang
 	FaultRedisKill         = "redis.kill"         // Redis killed, restarted at the end
-	FaultEtcdLatency = "etcd.latency" // toxiproxy latency (+ jitter) on etcd
-	FaultEtcdDown    = "etcd.down"    // toxiproxy refuses and cuts every etcd connection
+	FaultEtcdLatency       = "etcd.latency"       // toxiproxy latency (+ jitter) on etcd
+	FaultEtcdDown          = "etcd.down"          // toxiproxy refuses and cuts every etcd connection
 	FaultUpstreamDelay     = "upstream.delay"     // the upstream answers after a delay distribution
 	FaultUpstreamError     = "upstream.error"     // the upstream answers Status at ErrorRate
 	FaultUpstreamStall     = "upstream.stall"     // every request waits until the fault ends
@@ -306,13 +306,3 @@ var FaultKinds = []string{
 
 // SelfUpstream is the route upstream answered by the gateway itself.
 const SelfUpstream = "self"
-
-// NeedsRedis reports whether the scenario runs the redis limiter or a Redis fault.
-func (s *Scenario) NeedsRedis(limiters []string) bool {
-	for _, l := range limiters {
-		if l == "redis" {
-			return true
-		}
-	}
-	return false
-}
