@@ -79,33 +79,43 @@ func (sr *scenarioRun) knee(ctx context.Context, reps int) {
 	stages := func(rate float64) []scenario.Stage {
 		return []scenario.Stage{{Duration: sr.s.Load.Warmup + k.Trial, Rate: rate}}
 	}
-	directAt := map[float64]*trial{}
 	var direct *target
 	for _, t := range sr.targets {
 		if t.Kind == kindDirect && t.skip == "" {
 			direct = t
 		}
 	}
-	probe := func(t *target, rate float64, rep int) (float64, bool, *trial) {
-		var peersOf []*trial
-		if direct != nil {
-			d, ok := directAt[rate]
-			if !ok {
-				d = sr.runTrial(ctx, direct, rep, stages(rate))
+	// Each probed rate is measured n times (the profile's repetitions, at
+	// most 3), the direct baseline beside every one; the bound is judged
+	// on the median, and a rate where most trials were invalid fails.
+	n := min(max(reps, 1), 3)
+	probe := func(t *target, rate float64, rep int) (float64, bool, float64, bool) {
+		var vals, achieved []float64
+		for i := 0; i < n && ctx.Err() == nil; i++ {
+			var peersOf []*trial
+			if direct != nil {
+				d := sr.runTrial(ctx, direct, rep, stages(rate))
 				d.rec.KneeProbe = true
-				directAt[rate] = d
 				sr.trials = append(sr.trials, d)
+				peersOf = append(peersOf, d)
 			}
-			peersOf = append(peersOf, d)
+			tr := sr.runTrial(ctx, t, rep, stages(rate))
+			tr.rec.KneeProbe = true
+			sr.trials = append(sr.trials, tr)
+			achieved = append(achieved, tr.rec.Achieved)
+			if !tr.rec.Valid {
+				continue
+			}
+			v := budget.Evaluate(k.Parsed, &trialSource{sr: sr, tr: tr, peers: append(peersOf, tr)})
+			if v.Result == budget.Pass || v.Result == budget.Fail {
+				vals = append(vals, v.Observed)
+			}
 		}
-		tr := sr.runTrial(ctx, t, rep, stages(rate))
-		tr.rec.KneeProbe = true
-		sr.trials = append(sr.trials, tr)
-		if !tr.rec.Valid {
-			return 0, false, tr
+		if len(vals)*2 <= n-1 || len(vals) == 0 { // most trials invalid or unjudged
+			return 0, false, median(achieved), false
 		}
-		v := budget.Evaluate(k.Parsed, &trialSource{sr: sr, tr: tr, peers: append(peersOf, tr)})
-		return v.Observed, v.Result == budget.Pass, tr
+		med := median(vals)
+		return med, budget.Evaluate(k.Parsed, constSource(med)).Result == budget.Pass, median(achieved), true
 	}
 	rep := 0
 	for _, t := range sr.targets {
@@ -120,8 +130,8 @@ func (sr *scenarioRun) knee(ctx context.Context, reps int) {
 			if step > 0 {
 				rate = (lo + hi) / 2
 			}
-			obs, ok, tr := probe(t, rate, rep)
-			kr.Trials = append(kr.Trials, reports.KneeTrial{Rate: rate, Achieved: tr.rec.Achieved, Observed: obs, OK: ok, Valid: tr.rec.Valid})
+			obs, ok, achieved, valid := probe(t, rate, rep)
+			kr.Trials = append(kr.Trials, reports.KneeTrial{Rate: rate, Achieved: achieved, Observed: obs, OK: ok, Valid: valid})
 			sr.l.logf("  knee %s: %.0f req/s -> %s", t.Name, rate, map[bool]string{true: "holds", false: "fails"}[ok])
 			if ok {
 				kr.Knee = rate
@@ -138,7 +148,6 @@ func (sr *scenarioRun) knee(ctx context.Context, reps int) {
 		}
 		sr.Knee = append(sr.Knee, kr)
 	}
-	_ = reps
 }
 
 // printSummary writes a scenario's table: per target the medians and
