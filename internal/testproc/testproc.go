@@ -28,7 +28,10 @@ const EnvBinary = "GATELAB_BIN"
 const modulePath = "github.com/gatelab/gatelab"
 
 // StopGrace is how long a process gets to exit after SIGTERM before SIGKILL.
-const StopGrace = 5 * time.Second
+// It is above the longest drain the tests configure (-drain-delay plus
+// -drain, 5.3 s in the rolling restart): a node still finishing its
+// requests legitimately must not be killed as if it hung.
+const StopGrace = 10 * time.Second
 
 var build struct {
 	once sync.Once
