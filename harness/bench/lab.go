@@ -276,7 +276,7 @@ func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err 
 			l.logf("  NOTICE: *** %s: SKIPPED ***", t.skip)
 			continue
 		}
-		t.Version = peerVersion(ctx, t.Name, bin)
+		t.Version, _ = peers.Version(ctx, t.Name, bin)
 		l.res.Manifest.Deps[t.Name] = t.Version
 	}
 	if s.Targets.ConfigSource == "etcd" {
@@ -465,15 +465,13 @@ func (r *running) stop() {
 }
 
 func (r *running) usage() fleet.Usage {
-	var u fleet.Usage
-	for _, p := range r.procs {
-		x := p.Usage()
-		u.CPU += x.CPU
-		u.RSS += x.RSS
-		u.PeakRSS += x.PeakRSS
-	}
+	procs := r.procs
 	if r.peer != nil && r.peer.Proc != nil {
-		x := r.peer.Proc.Usage()
+		procs = append(procs[:len(procs):len(procs)], r.peer.Proc)
+	}
+	var u fleet.Usage
+	for _, p := range procs {
+		x := p.Usage()
 		u.CPU += x.CPU
 		u.RSS += x.RSS
 		u.PeakRSS += x.PeakRSS
@@ -534,14 +532,12 @@ func (sr *scenarioRun) start(ctx context.Context, t *target, rep int) (*running,
 	for i := 0; i < nodes; i++ {
 		args := []string{"serve", "-config", cfgPath, "-server", t.Server, "-router", t.Router, "-limiter", t.Limiter,
 			"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-watch=false"}
-		switch t.Limiter {
-		case "redis":
-			args = append(args, "-redis", "redis://"+sr.redisPx.Addr()+"/0")
-		}
 		if sr.etcdPx != nil {
 			args = append(args, "-etcd", sr.etcdPx.Addr(), "-etcd-prefix", etcdPrefix)
 		}
 		switch t.Limiter {
+		case "redis":
+			args = append(args, "-redis", "redis://"+sr.redisPx.Addr()+"/0")
 		case "crdt":
 			args = append(args, "-node", fmt.Sprintf("n%d", i+1), "-bind", binds[i])
 			var others []string
@@ -693,15 +689,6 @@ func (sr *scenarioRun) requests(t *target, r *running, trialID string) ([]load.R
 		return nil, nil, errors.New("more than 65535 distinct requests (routes x weight x nodes x users)")
 	}
 	return reqs, meta, nil
-}
-
-// peerVersion asks the peer binary for its version.
-func peerVersion(ctx context.Context, kind, bin string) string {
-	arg := "-v"
-	out, _ := runShort(ctx, "", bin, arg)
-	line := strings.TrimSpace(strings.SplitN(strings.TrimSpace(out), "\n", 2)[0])
-	line = strings.TrimPrefix(line, "nginx version: ")
-	return line
 }
 
 // trialSeq numbers trials within the process (etcd prefixes).

@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,21 +33,14 @@ func (s *trialSource) find(glob string) *trial {
 
 func (s *trialSource) direct() *trial { return s.find("direct") }
 
-// statOf splits "latency.p99.9" into ("latency", 99.9); max is 100 and
-// mean is -1.
+// statOf reads the stat of a metric ("latency.p99.9" -> 99.9) with the
+// catalogue's own parser; max is 100 and mean is -1.
 func statOf(metric, prefix string) (float64, bool) {
 	st := strings.TrimPrefix(metric, prefix+".")
-	switch st {
-	case "max":
-		return 100, true
-	case "mean":
+	if st == "mean" {
 		return -1, true
 	}
-	if !strings.HasPrefix(st, "p") {
-		return 0, false
-	}
-	q, err := strconv.ParseFloat(st[1:], 64)
-	return q, err == nil
+	return budget.Percentile(st)
 }
 
 // statValue is the stat of a duration histogram, in seconds.
@@ -233,13 +225,8 @@ func (s *trialSource) rps(t *trial, route, phase string) (float64, bool, error) 
 	return float64(n) / secs, true, nil
 }
 
-func statusMatcher(code string) func(*load.Sample) bool {
-	if len(code) == 3 && strings.HasSuffix(code, "xx") {
-		c := int(code[0]-'0') * 100
-		return func(x *load.Sample) bool { return int(x.Code) >= c && int(x.Code) < c+100 }
-	}
-	n, _ := strconv.Atoi(code)
-	return func(x *load.Sample) bool { return int(x.Code) == n }
+func statusMatcher(status string) func(*load.Sample) bool {
+	return func(x *load.Sample) bool { return budget.StatusMatches(status, int(x.Code)) }
 }
 
 // pick is the q-th percentile (nearest rank) of sorted durations; q<0 the mean.

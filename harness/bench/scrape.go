@@ -27,56 +27,73 @@ type histSnap struct {
 
 var scrapeClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
 
-// scrape reads one histogram from the admin /metrics of every node.
-func scrape(ctx context.Context, admins []string, name string) (histSnap, bool) {
-	acc := map[float64]float64{}
-	var snap histSnap
-	found := false
+// scrapeMetrics reads every node's /metrics once and hands each sample
+// line to fn as name, labels (the text between the braces) and value. It
+// reports false when a node could not be read.
+func scrapeMetrics(ctx context.Context, admins []string, fn func(name, labels string, v float64)) bool {
 	for _, a := range admins {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a+"/metrics", nil)
 		if err != nil {
-			return histSnap{}, false
+			return false
 		}
 		resp, err := scrapeClient.Do(req)
 		if err != nil {
-			return histSnap{}, false
+			return false
 		}
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if !strings.HasPrefix(line, name) {
+			sp := strings.LastIndexByte(line, ' ')
+			if sp < 0 || strings.HasPrefix(line, "#") {
 				continue
 			}
-			rest := line[len(name):]
-			sp := strings.LastIndexByte(rest, ' ')
-			if sp < 0 {
-				continue
-			}
-			v, err := strconv.ParseFloat(rest[sp+1:], 64)
+			v, err := strconv.ParseFloat(line[sp+1:], 64)
 			if err != nil {
 				continue
 			}
-			switch {
-			case strings.HasPrefix(rest, "_bucket{"):
-				i := strings.Index(rest, `le="`)
-				if i < 0 {
-					continue
-				}
-				j := strings.IndexByte(rest[i+4:], '"')
-				le, err := strconv.ParseFloat(rest[i+4:i+4+j], 64)
-				if err != nil {
-					continue
-				}
-				acc[le] += v
-				found = true
-			case strings.HasPrefix(rest, "_sum"):
-				snap.sum += v
-			case strings.HasPrefix(rest, "_count"):
-				snap.count += v
+			name, labels := line[:sp], ""
+			if b := strings.IndexByte(name, '{'); b >= 0 && strings.HasSuffix(name, "}") {
+				name, labels = name[:b], name[b+1:len(name)-1]
 			}
+			fn(name, labels, v)
 		}
 		resp.Body.Close()
+	}
+	return true
+}
+
+// rejectionsMetric counts the gateway's own error answers by route and
+// reason (circuit_open, upstream_timeout, no_healthy_backend, ...).
+const rejectionsMetric = "gatelab_rejections_total"
+
+// scrapeEdge takes one snapshot of every node: the limiter histogram
+// (summed over its label sets) and the rejection counters per label set.
+func scrapeEdge(ctx context.Context, admins []string) (histSnap, bool, map[string]float64, bool) {
+	acc := map[float64]float64{}
+	var snap histSnap
+	rej := map[string]float64{}
+	ok := scrapeMetrics(ctx, admins, func(name, labels string, v float64) {
+		switch name {
+		case limiterMetric + "_bucket":
+			i := strings.Index(labels, `le="`)
+			if i < 0 {
+				return
+			}
+			j := strings.IndexByte(labels[i+4:], '"')
+			if le, err := strconv.ParseFloat(labels[i+4:i+4+j], 64); err == nil {
+				acc[le] += v
+			}
+		case limiterMetric + "_sum":
+			snap.sum += v
+		case limiterMetric + "_count":
+			snap.count += v
+		case rejectionsMetric:
+			rej[labels] += v
+		}
+	})
+	if !ok {
+		return histSnap{}, false, nil, false
 	}
 	for le := range acc {
 		snap.les = append(snap.les, le)
@@ -85,50 +102,12 @@ func scrape(ctx context.Context, admins []string, name string) (histSnap, bool) 
 	for _, le := range snap.les {
 		snap.counts = append(snap.counts, acc[le])
 	}
-	return snap, found
+	return snap, len(acc) > 0, rej, true
 }
 
-// rejectionsMetric counts the gateway's own error answers by route and
-// reason (circuit_open, upstream_timeout, no_healthy_backend, ...).
-const rejectionsMetric = "gatelab_rejections_total"
-
-// scrapeCounters reads a counter from every node, summed per label set
-// (the text between the braces).
-func scrapeCounters(ctx context.Context, admins []string, name string) (map[string]float64, bool) {
-	out := map[string]float64{}
-	for _, a := range admins {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a+"/metrics", nil)
-		if err != nil {
-			return nil, false
-		}
-		resp, err := scrapeClient.Do(req)
-		if err != nil {
-			return nil, false
-		}
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.HasPrefix(line, name+"{") {
-				continue
-			}
-			end := strings.LastIndexByte(line, '}')
-			sp := strings.LastIndexByte(line, ' ')
-			if end < 0 || sp < end {
-				continue
-			}
-			if v, err := strconv.ParseFloat(line[sp+1:], 64); err == nil {
-				out[line[len(name)+1:end]] += v
-			}
-		}
-		resp.Body.Close()
-	}
-	return out, true
-}
-
-// scrapeLimiter snapshots the limiter histogram at the measured window's
+// scrapeEdges snapshots the limiter histogram at the measured window's
 // start and end and at every phase edge, as the clock passes them.
-func (tr *trial) scrapeLimiter(ctx context.Context, start time.Time, admins []string, total time.Duration) {
+func (tr *trial) scrapeEdges(ctx context.Context, start time.Time, admins []string, total time.Duration) {
 	type edge struct {
 		at  time.Duration
 		key string
@@ -161,8 +140,7 @@ func (tr *trial) scrapeLimiter(ctx context.Context, start time.Time, admins []st
 			i++
 			continue
 		}
-		s, ok := scrape(sctx, admins, limiterMetric)
-		rej, rok := scrapeCounters(sctx, admins, rejectionsMetric)
+		s, ok, rej, rok := scrapeEdge(sctx, admins)
 		for ; i < len(edges) && edges[i].at == at; i++ {
 			if ok {
 				snaps[edges[i].key] = s

@@ -82,7 +82,7 @@ func (sr *scenarioRun) runTrial(ctx context.Context, t *target, rep int, stages 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr.scrapeLimiter(tctx, start, r.admins, total)
+			tr.scrapeEdges(tctx, start, r.admins, total)
 		}()
 	}
 	var usage0 struct {
@@ -95,12 +95,11 @@ func (sr *scenarioRun) runTrial(ctx context.Context, t *target, rep int, stages 
 	warm := time.AfterFunc(s.Load.Warmup, markWindow)
 	defer warm.Stop()
 	lastTick := time.Time{}
+	ok, bad := 0, 0 // answers since the last progress line
 	progress := func(elapsed time.Duration, ss []load.Sample) {
-		if time.Since(lastTick) < 900*time.Millisecond {
-			return
+		if sr.abortCheck(t, tr, ss) { // every tick's samples, printed or not
+			cancel()
 		}
-		lastTick = time.Now()
-		ok, bad := 0, 0
 		for _, x := range ss {
 			if x.Code >= 200 && x.Code < 500 {
 				ok++
@@ -108,10 +107,12 @@ func (sr *scenarioRun) runTrial(ctx context.Context, t *target, rep int, stages 
 				bad++
 			}
 		}
-		sr.l.logf("    %-34s rep %d  %5.1fs/%.0fs  phase %-14s %d ok, %d errors/5xx", t.Name, rep, elapsed.Seconds(), total.Seconds(), phaseAt(tr.windows, elapsed), ok, bad)
-		if sr.abortCheck(t, tr, ss) {
-			cancel()
+		if time.Since(lastTick) < 900*time.Millisecond {
+			return
 		}
+		lastTick = time.Now()
+		sr.l.logf("    %-34s rep %d  %5.1fs/%.0fs  phase %-14s %d ok, %d errors/5xx", t.Name, rep, elapsed.Seconds(), total.Seconds(), phaseAt(tr.windows, elapsed), ok, bad)
+		ok, bad = 0, 0
 	}
 	var run *load.Run
 	if s.Load.Mode == scenario.ModeClosed {
@@ -126,8 +127,9 @@ func (sr *scenarioRun) runTrial(ctx context.Context, t *target, rep int, stages 
 			Name: t.Name, Tick: progress})
 	}
 	markWindow()
-	cpuT, cpuU := r.usage().CPU-usage0.tgt, sr.upstreamCPU()-usage0.up
-	peak := r.usage().PeakRSS
+	end := r.usage()
+	cpuT, cpuU := end.CPU-usage0.tgt, sr.upstreamCPU()-usage0.up
+	peak := end.PeakRSS
 	cancel()
 	wg.Wait()
 	for i, e := range events {
@@ -356,15 +358,24 @@ func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 // abortCheck evaluates the scenario's abort budgets on the samples seen so
 // far; a failure aborts the scenario and the run.
 func (sr *scenarioRun) abortCheck(t *target, tr *trial, ss []load.Sample) bool {
+	if tr.aborted != "" {
+		return false // already stopping: the last tick must not fail it twice
+	}
+	var abort []scenario.Budget
 	for _, b := range sr.s.Budgets {
-		if !b.Abort || !appliesTo(b.Parsed, t) {
-			continue
+		if b.Abort && appliesTo(b.Parsed, t) {
+			abort = append(abort, b)
 		}
-		if tr.partial == nil {
-			tr.partial = &load.Run{}
-		}
-		tr.partial.Samples = append(tr.partial.Samples, ss...)
-		src := &partialSource{tr: tr}
+	}
+	if len(abort) == 0 {
+		return false
+	}
+	if tr.partial == nil {
+		tr.partial = &load.Run{}
+	}
+	tr.partial.Samples = append(tr.partial.Samples, ss...) // once per tick, whatever the number of budgets
+	src := &partialSource{tr: tr}
+	for _, b := range abort {
 		v := budget.Evaluate(b.Parsed, src)
 		if v.Result == budget.Fail {
 			sr.aborted = true

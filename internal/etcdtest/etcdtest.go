@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatelab/gatelab/harness/deps"
+	"github.com/gatelab/gatelab/internal/testproc"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -43,18 +43,18 @@ func Start(t testing.TB) *Etcd {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	l := &logger{t: t}
-	e, err := deps.StartEtcd(ctx, deps.EtcdOptions{Log: l.logf})
+	l := testproc.NewLog(t)
+	e, err := deps.StartEtcd(ctx, deps.EtcdOptions{Log: l.Logf})
 	if errors.Is(err, deps.ErrUnavailable) {
-		l.stop()
+		l.Stop()
 		unavailable(t, err.Error())
 	}
 	if err != nil {
-		l.stop()
+		l.Stop()
 		t.Fatalf("etcdtest: %v", err)
 	}
 	t.Cleanup(func() {
-		defer l.stop()
+		defer l.Stop()
 		err := e.Close()
 		if err != nil {
 			t.Errorf("etcdtest: %v", err)
@@ -115,26 +115,4 @@ func (e *Etcd) Restart() {
 	if err := e.e.Restart(context.Background()); err != nil {
 		e.t.Fatalf("etcdtest: %v", err)
 	}
-}
-
-// logger passes messages to the test log until the test's cleanup ends.
-type logger struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func (l *logger) logf(format string, args ...any) {
-	l.t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.stopped {
-		l.t.Logf(format, args...)
-	}
-}
-
-func (l *logger) stop() {
-	l.mu.Lock()
-	l.stopped = true
-	l.mu.Unlock()
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatelab/gatelab/harness/deps"
+	"github.com/gatelab/gatelab/internal/testproc"
 )
 
 // Environment variables.
@@ -74,18 +74,18 @@ func start(t testing.TB, mode string) *Redis {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	l := newLogger(t)
-	r, err := deps.StartRedis(ctx, deps.RedisOptions{Mode: mode, Log: l.logf})
+	l := testproc.NewLog(t)
+	r, err := deps.StartRedis(ctx, deps.RedisOptions{Mode: mode, Log: l.Logf})
 	if errors.Is(err, deps.ErrUnavailable) {
-		l.stop()
+		l.Stop()
 		unavailable(t, err.Error())
 	}
 	if err != nil {
-		l.stop()
+		l.Stop()
 		t.Fatalf("redistest: %v (%s=process uses the local binary)", err, EnvMode)
 	}
 	t.Cleanup(func() {
-		defer l.stop()
+		defer l.Stop()
 		if t.Failed() {
 			if out := r.Logs(); out != "" {
 				t.Logf("redistest: %s server output:\n%s", r.Kind(), out)
@@ -164,29 +164,4 @@ func (r *Redis) Restart() {
 	if err := r.r.Restart(context.Background()); err != nil {
 		r.t.Fatalf("redistest: %v", err)
 	}
-}
-
-// logger passes messages to the test log until the test's cleanup ends (a
-// log call after the test would panic).
-type logger struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func newLogger(t testing.TB) *logger { return &logger{t: t} }
-
-func (l *logger) logf(format string, args ...any) {
-	l.t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.stopped {
-		l.t.Logf(format, args...)
-	}
-}
-
-func (l *logger) stop() {
-	l.mu.Lock()
-	l.stopped = true
-	l.mu.Unlock()
 }
