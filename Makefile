@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 COUNT    ?= 1
 PROFILE  ?= quick
 
-.PHONY: all build test test-race bench bench-ci bench-full microbench serve fixtures vet clean
+.PHONY: all build test test-race lint bench bench-ci bench-full microbench serve fixtures vet clean
 
 all: build
 
@@ -19,13 +19,26 @@ build:
 vet:
 	$(GO) vet $(PKGS)
 
+# staticcheck (fetched through the Go module proxy) and a go.mod that
+# go mod tidy would not change.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) mod tidy -diff
+
 # Every test: unit tests, the engine behaviour tables, and the gateway suite
 # (both server engines x all routers against real upstream processes).
+# scripts/testsummary runs go test -json and prints what go test prints, then
+# every failed and every skipped test with its reason (a test whose dependency
+# is missing skips; the summary says so); it exits 1 on any failure.
+# TESTFLAGS adds go test flags, e.g. TESTFLAGS='-run Redis -short'.
+TESTFLAGS ?=
+
 test: vet
-	$(GO) test -count=1 $(PKGS)
+	$(GO) run ./scripts/testsummary -count=1 $(TESTFLAGS) $(PKGS)
 
 test-race:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) run ./scripts/testsummary -race -count=1 $(TESTFLAGS) $(PKGS)
 
 # The lab: scenarios over every engine combination under open-model load and
 # faults, budgets checked, reports/out/<run-id>/results.json and junit.xml

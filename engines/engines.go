@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -32,8 +34,9 @@ type (
 	Limiter       = pipeline.Limiter
 )
 
-// LimiterOptions are what a limiter factory may use. Engines ignore fields that
-// do not concern them.
+// LimiterOptions are what every limiter engine is given. An engine's own
+// settings are its config section, which the registry decodes into the
+// engine's settings type (see RegisterLimiter).
 type LimiterOptions struct {
 	// Now is the clock; nil means time.Now. Tests pass a fake clock.
 	// (The redis engine uses the Redis server's TIME instead.)
@@ -45,46 +48,26 @@ type LimiterOptions struct {
 	// Registerer receives the engine's own metrics (Redis errors, CRDT peers
 	// and sync lag, ...). nil: the engine registers none.
 	Registerer prometheus.Registerer
-	// Redis configures the redis engine.
-	Redis RedisOptions
-	// CRDT configures the crdt engine.
-	CRDT CRDTOptions
+	// Instance is the gateway's instance name (gateway.instance), for
+	// engines that name their node (crdt's default node name).
+	Instance string
+	// Settings is the engine's config section, limiter.<name>, as written
+	// (nil: none). NewLimiter decodes it into the engine's settings type;
+	// the registry never looks inside.
+	Settings *yaml.Node
 }
 
-// RedisOptions configure the redis limiter engine.
-type RedisOptions struct {
-	// URL is any go-redis URL: redis://[user:pass@]host:port/db,
-	// rediss:// for TLS, or a cluster / sentinel form with several addrs
-	// (redis://host1:6379?addr=host2:6379&addr=host3:6379). Required.
-	URL string
-	// PoolSize bounds connections (and so concurrent decisions) per node;
-	// a decision that cannot get a connection in time is "no decision".
-	// 0: engine default.
-	PoolSize int
-	// OverLimitCache keeps keys known to be over their limit in memory until
-	// their retry time, answering 429 without a round trip.
-	OverLimitCache bool
-}
+// NoSettings is the settings type of an engine that has none: its config
+// section, if written, must be empty.
+type NoSettings struct{}
 
-// CRDTOptions configure the crdt limiter engine.
-type CRDTOptions struct {
-	Node  string   // this node's unique name
-	Bind  string   // memberlist bind address host:port
-	Peers []string // seed peers host:port to join
-	// SyncInterval is how often deltas are gossiped; 0: 25 ms.
-	SyncInterval time.Duration
-	// ExpectedNodes is the cluster size N used by the partition policy;
-	// 0: the largest membership seen.
-	ExpectedNodes int
-	// PartitionMode says what a node does when it sees fewer than N members:
-	// "scale" (default: enforce limit x m/N), "open" or "closed" (no
-	// decision: the route's fail mode answers).
-	PartitionMode string
+// limiterEngine is a registered limiter engine, its settings type erased.
+type limiterEngine struct {
+	// decode decodes a section into the engine's settings (and checks them
+	// when check is set); path is the section's path, "limiter.<name>".
+	decode func(section *yaml.Node, path string, check bool) (any, config.Problems)
+	build  func(opts LimiterOptions, settings any) (Limiter, error)
 }
-
-// LimiterFactory builds a limiter. A limiter that holds resources also
-// implements io.Closer.
-type LimiterFactory func(opts LimiterOptions) (Limiter, error)
 
 // Server runs the shared pipeline on one listener.
 type Server interface {
@@ -119,8 +102,29 @@ func register(kind Kind, name string, factory any) {
 // RegisterRouter registers a router engine; call it from the engine's init().
 func RegisterRouter(name string, f RouterFactory) { register(KindRouter, name, f) }
 
-// RegisterLimiter registers a limiter engine; call it from the engine's init().
-func RegisterLimiter(name string, f LimiterFactory) { register(KindLimiter, name, f) }
+// RegisterLimiter registers limiter engine name; call it from the engine's
+// init(). S is the engine's settings type: a struct whose yaml tags are the
+// keys of its config section, limiter.<name> (NoSettings for none), zero
+// values meaning "default"; if *S implements config.SectionValidator, it
+// checks the values. newLimiter builds the engine from the common options
+// and settings that decoded and checked without a problem.
+//
+// The section is decoded strictly (config.DecodeSection: an unknown key or a
+// value of the wrong type is a problem with its line) whenever a config is
+// validated, and checked for the engine in use; NewLimiter decodes and checks
+// it again.
+func RegisterLimiter[S any](name string, newLimiter func(opts LimiterOptions, settings S) (Limiter, error)) {
+	register(KindLimiter, name, limiterEngine{
+		decode: func(section *yaml.Node, path string, check bool) (any, config.Problems) {
+			var s S
+			probs := config.DecodeSection(section, path, &s, check)
+			return s, probs
+		},
+		build: func(opts LimiterOptions, settings any) (Limiter, error) {
+			return newLimiter(opts, settings.(S))
+		},
+	})
+}
 
 // RegisterServer registers a server engine; call it from the engine's init().
 func RegisterServer(name string, f ServerFactory) { register(KindServer, name, f) }
@@ -144,13 +148,53 @@ func NewRouterFactory(name string) (RouterFactory, error) {
 	return f.(RouterFactory), nil
 }
 
-// NewLimiter builds limiter engine name.
+// NewLimiter builds limiter engine name from opts, decoding and checking
+// opts.Settings into the engine's settings type first: a problem there is a
+// config.Problems error naming each setting ("limiter.redis.url").
 func NewLimiter(name string, opts LimiterOptions) (Limiter, error) {
 	f, err := lookup(KindLimiter, name)
 	if err != nil {
 		return nil, err
 	}
-	return f.(LimiterFactory)(opts)
+	e := f.(limiterEngine)
+	settings, probs := e.decode(opts.Settings, "limiter."+name, true)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return e.build(opts, settings)
+}
+
+func init() { config.SetLimiterCheck(checkLimiterSections) }
+
+// checkLimiterSections is config.Validate's check of the limiter: section
+// (config.SetLimiterCheck): every section is decoded by its engine, and the
+// section of the engine in use (present or not) is checked too. A section
+// named after no engine is a problem; an unknown engine in use is not
+// (node.Start reports it).
+func checkLimiterSections(inUse string, sections config.Limiter) config.Problems {
+	names := make([]string, 0, len(sections)+1)
+	for name := range sections {
+		names = append(names, name)
+	}
+	if _, ok := sections[inUse]; !ok {
+		names = append(names, inUse)
+	}
+	sort.Strings(names)
+	var probs config.Problems
+	for _, name := range names {
+		path := "limiter." + name
+		f, err := lookup(KindLimiter, name)
+		if err != nil {
+			if _, written := sections[name]; written {
+				probs = append(probs, config.Problem{Path: path,
+					Msg: fmt.Sprintf("no limiter engine is named %q (known: %s)", name, strings.Join(Names(KindLimiter), ", "))})
+			}
+			continue
+		}
+		_, p := f.(limiterEngine).decode(sections.Section(name), path, name == inUse)
+		probs = append(probs, p...)
+	}
+	return probs
 }
 
 // NewServer builds server engine name around g.

@@ -29,7 +29,7 @@ func TestBulkheadHoldsUntilBodyDelivered(t *testing.T) {
 					cfg.Backends[i].MaxInFlight = 2
 				}
 			}
-			cfg.Routes = append(cfg.Routes, config.Route{ID: "big", Pattern: "/test/download/*", Backend: "product-service", Auth: "none"})
+			cfg.Routes = append(cfg.Routes, config.Route{ID: "big", Pattern: "/test/download/*", Backend: "product-service", Auth: config.AuthNone})
 			cfg.ApplyDefaults()
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
 // A client that hangs up in the middle of its request body is not the
@@ -19,8 +20,8 @@ func TestClientAbortsDoNotEjectBackend(t *testing.T) {
 	for _, server := range []string{"nethttp", "fasthttp"} {
 		t.Run(server, func(t *testing.T) {
 			cfg := testConfig(t, ups)
-			cfg.Routes = append(cfg.Routes, config.Route{ID: "upload", Pattern: "/test/victim/*", Methods: []string{"POST"},
-				Backend: "order-service", Auth: "none", MaxBodyBytes: 4 << 20})
+			cfg.Routes = append(cfg.Routes, config.Route{ID: "upload", Pattern: "/test/victim/*", Methods: policy.Methods{policy.MethodPost},
+				Backend: "order-service", Auth: config.AuthNone, MaxBodyBytes: 4 << 20})
 			for i := range cfg.Backends {
 				if cfg.Backends[i].Name == "order-service" {
 					cfg.Backends[i].HealthCheck.PassiveFailures = 3

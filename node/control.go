@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,8 +48,11 @@ type Startup struct {
 // if etcd is unreachable or empty, the last good snapshot; then the file.
 // With the file as source: the file; if it is unreadable or invalid, the
 // last good snapshot (with a warning), else the file's problems. Every
-// candidate is validated whole; logf reports each fallback.
-func LoadStartup(src Sources, logf func(string, ...any)) (*Startup, error) {
+// candidate is validated whole; logger reports each fallback.
+func LoadStartup(src Sources, logger *slog.Logger) (*Startup, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	baseDir := filepath.Dir(src.File)
 	parse := func(raw []byte, name string, version int64, from string) (*Startup, error) {
 		cfg, err := config.Parse(raw, name, baseDir)
@@ -83,12 +87,12 @@ func LoadStartup(src Sources, logf func(string, ...any)) (*Startup, error) {
 		if err == nil {
 			return st, nil
 		}
-		logf("config: etcd: %v; trying the last good snapshot", err)
+		logger.Warn("config: etcd unavailable at startup; trying the last good snapshot", "error", err)
 		if st, lerr := lastGood(); lerr == nil {
-			logf("config: serving the last good snapshot, version %d, until etcd answers", st.Config.Version)
+			logger.Warn("config: serving the last good snapshot until etcd answers", "version", st.Config.Version)
 			return st, nil
 		} else {
-			logf("config: no last good snapshot (%v); starting from %s until etcd answers", lerr, src.File)
+			logger.Warn("config: no last good snapshot; starting from the file until etcd answers", "file", src.File, "reason", lerr)
 		}
 		return file()
 	}
@@ -97,7 +101,7 @@ func LoadStartup(src Sources, logf func(string, ...any)) (*Startup, error) {
 		return st, nil
 	}
 	if lg, lerr := lastGood(); lerr == nil {
-		logf("config: %s is unusable; serving the last good snapshot, version %d:\n%v", src.File, lg.Config.Version, err)
+		logger.Warn("config: file unusable; serving the last good snapshot", "file", src.File, "version", lg.Config.Version, "error", err)
 		return lg, nil
 	}
 	return nil, err
@@ -162,8 +166,11 @@ type Control struct {
 // the manager adopts st, the admin API (GET/PUT /config, POST
 // /config/validate, POST /drain) goes on the admin listener, and the
 // source (file watch or etcd watch) starts.
-func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any)) (*Control, error) {
-	n.warnf = logf
+func (n *Node) StartControl(st *Startup, src Sources, logger *slog.Logger) (*Control, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	n.warnf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
 	// A file served only because etcd had nothing at startup is a
 	// bootstrap: etcd's first version replaces it, whatever its number, and
 	// it is never saved as last-good.
@@ -180,15 +187,16 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 		BaseDir:  filepath.Dir(src.File),
 		StateDir: src.StateDir,
 		Audit:    auditW,
-		Logf:     logf,
+		Logger:   logger,
+		// The manager counts refusals and applies (with their propagation);
+		// the gateway counts the outcome of each Apply.
+		Metrics: metrics,
 		Applied: func(ev control.Applied) {
-			prop, note := time.Duration(-1), ""
-			if !ev.PublishedAt.IsZero() {
-				prop = max(time.Since(ev.PublishedAt), 0)
-				note = fmt.Sprintf(", propagation %dus", prop.Microseconds())
+			attrs := []any{"version", ev.Version, "source", ev.Source, "previous", ev.From}
+			if ev.Propagation >= 0 {
+				attrs = append(attrs, "propagation_us", ev.Propagation.Microseconds())
 			}
-			metrics.ConfigApplied(ev.Source, prop)
-			logf("config: serving version %d from %s (was %d)%s", ev.Version, ev.Source, ev.From, note)
+			logger.Info("config: now serving", attrs...)
 		},
 	})
 	m.Adopt(st.Raw, st.Config, st.From, !bootstrap)
@@ -219,7 +227,7 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 		go func() {
 			defer close(c.done)
 			if err := m.WatchFile(ctx, src.File); err != nil {
-				logf("config: not watching %s: %v", src.File, err)
+				logger.Error("config: not watching the file", "file", src.File, "error", err)
 			}
 		}()
 	default:
@@ -230,7 +238,7 @@ func (n *Node) StartControl(st *Startup, src Sources, logf func(string, ...any))
 	n.HandleAdmin("/config", api)
 	n.HandleAdmin("/config/", api)
 	n.HandleAdmin("POST /drain", m.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		logf("drain requested through the admin API by %s", control.Actor(r))
+		logger.Info("drain requested through the admin API", "actor", control.Actor(r))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, `{"status":"draining"}`)
@@ -246,6 +254,7 @@ var ErrNotFileSource = errors.New("the config comes from etcd: publish the chang
 
 // SubmitFile re-reads the config file and submits it (SIGHUP).
 func (c *Control) SubmitFile(path string) (control.Result, error) {
+	asked := time.Now() // propagation counts from the signal
 	if c.fromEtcd {
 		return control.Result{}, ErrNotFileSource
 	}
@@ -253,7 +262,7 @@ func (c *Control) SubmitFile(path string) (control.Result, error) {
 	if err != nil {
 		return control.Result{}, err
 	}
-	return c.Manager.Submit(raw, control.Submission{Source: control.SourceFile, Actor: "sighup", Name: path})
+	return c.Manager.Submit(raw, control.Submission{Source: control.SourceFile, Actor: "sighup", Name: path, PublishedAt: asked})
 }
 
 // Stop ends the sources' watches and closes the audit log.

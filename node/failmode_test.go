@@ -37,7 +37,11 @@ func startRedisNode(t *testing.T, ups map[string]string, server, redisURL string
 	t.Helper()
 	cfg := testConfig(t, ups)
 	cfg.Engines.Limiter = "redis"
-	cfg.Limiter.Redis.URL = redisURL
+	lim, err := cfg.Limiter.With("redis", "url", redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Limiter = lim
 	// 20 ms rather than the 5 ms default: on a loaded 2-core CI machine
 	// (and through Docker's port proxy) a few healthy round trips take
 	// longer than 5 ms, which would make the limiting checks below flaky.

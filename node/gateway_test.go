@@ -23,8 +23,9 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
-	"github.com/gatelab/gatelab/gateway/auth"
+	"github.com/gatelab/gatelab/gateway/auth/authtest"
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/policy"
 	"github.com/gatelab/gatelab/internal/testproc"
 	"github.com/gatelab/gatelab/internal/upstream"
 	"github.com/gatelab/gatelab/node"
@@ -82,16 +83,16 @@ func testConfig(t *testing.T, ups map[string]string) *config.Config {
 	// counts what it received (no retries allowed).
 	cfg.Backends = append(cfg.Backends, config.Backend{Name: "hangup-service",
 		Instances: []config.Instance{{URL: "http://" + hangup.addr, Weight: 1}}})
-	cfg.Routes = append(cfg.Routes, config.Route{ID: "hangup", Pattern: "/test/hangup/*", Backend: "hangup-service", Auth: "none"})
+	cfg.Routes = append(cfg.Routes, config.Route{ID: "hangup", Pattern: "/test/hangup/*", Backend: "hangup-service", Auth: config.AuthNone})
 	// A backend nobody listens on: refused connections.
 	cfg.Backends = append(cfg.Backends, config.Backend{Name: "dead-service",
 		Instances: []config.Instance{{URL: "http://" + closedAddr(t), Weight: 1}}})
 	cfg.Routes = append(cfg.Routes,
-		config.Route{ID: "slow", Pattern: "/test/slow/*", Backend: "user-service", Auth: "none", TimeoutMS: 300, StripPrefix: "/test"},
-		config.Route{ID: "dead", Pattern: "/test/dead/*", Backend: "dead-service", Auth: "none"},
-		config.Route{ID: "small-body", Pattern: "/test/upload/*", Methods: []string{"POST"}, Backend: "user-service", Auth: "none", MaxBodyBytes: 1024},
-		config.Route{ID: "big-body", Pattern: "/test/big/*", Methods: []string{"POST"}, Backend: "user-service", Auth: "none", MaxBodyBytes: 4 << 20},
-		config.Route{ID: "open", Pattern: "/test/open/*", Backend: "user-service", Auth: "none"},
+		config.Route{ID: "slow", Pattern: "/test/slow/*", Backend: "user-service", Auth: config.AuthNone, TimeoutMS: 300, StripPrefix: "/test"},
+		config.Route{ID: "dead", Pattern: "/test/dead/*", Backend: "dead-service", Auth: config.AuthNone},
+		config.Route{ID: "small-body", Pattern: "/test/upload/*", Methods: policy.Methods{policy.MethodPost}, Backend: "user-service", Auth: config.AuthNone, MaxBodyBytes: 1024},
+		config.Route{ID: "big-body", Pattern: "/test/big/*", Methods: policy.Methods{policy.MethodPost}, Backend: "user-service", Auth: config.AuthNone, MaxBodyBytes: 4 << 20},
+		config.Route{ID: "open", Pattern: "/test/open/*", Backend: "user-service", Auth: config.AuthNone},
 	)
 	// Short connection limits so the slow-loris and idle cases finish fast.
 	cfg.Limits.ReadHeaderTimeout = time.Second
@@ -221,9 +222,9 @@ func startWith(t *testing.T, cfg *config.Config, server, router string) *gw {
 
 func (g *gw) token(sub string, scopes []string, ttl time.Duration) string {
 	g.t.Helper()
-	tok, err := auth.Mint(auth.MintOptions{
+	tok, err := authtest.Mint(authtest.Options{
 		Subject: sub, Scopes: scopes, TTL: ttl,
-		Issuer: auth.FixtureIssuer, Audience: []string{auth.FixtureAudience},
+		Issuer: authtest.Issuer, Audience: []string{authtest.Audience},
 		Kid: "rsa-1", KeyFile: filepath.Join(g.root, "fixtures", "keys", "rsa.pem"),
 	})
 	if err != nil {

@@ -33,7 +33,7 @@ func TestRoutingLoopDetected(t *testing.T) {
 			next.Version = g.n.Version() + 1
 			next.Backends = append(append([]config.Backend(nil), cfg.Backends...), config.Backend{Name: "myself",
 				Instances: []config.Instance{{URL: g.base}}, HealthCheck: config.HealthCheck{Disabled: true}})
-			next.Routes = append(append([]config.Route(nil), cfg.Routes...), config.Route{ID: "loop", Pattern: "/test/loop/*", Backend: "myself", Auth: "none"})
+			next.Routes = append(append([]config.Route(nil), cfg.Routes...), config.Route{ID: "loop", Pattern: "/test/loop/*", Backend: "myself", Auth: config.AuthNone})
 			next.ApplyDefaults()
 			if err := next.Validate(); err != nil {
 				t.Fatal(err)

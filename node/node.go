@@ -28,12 +28,10 @@ var Version = "0.1.0-dev"
 // Options override parts of the config for one node.
 type Options struct {
 	Server, Router, Limiter string // "" keeps the config's engines section
-	// Limiter engine settings; "" / nil keep the config's limiter section.
-	RedisURL      string   // -redis
-	CRDTNode      string   // -node
-	CRDTBind      string   // -bind
-	CRDTPeers     []string // -peers
-	Listen, Admin string   // "" keeps the config's listen section
+	// LimiterSet overrides settings of the config's limiter: section
+	// (-redis, -node, -bind, -peers), in order.
+	LimiterSet    []LimiterSetting
+	Listen, Admin string // "" keeps the config's listen section
 	// AccessLog receives the JSON access log; nil means the config's
 	// access_log.output.
 	AccessLog io.Writer
@@ -91,7 +89,11 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 	}
 	metrics := observe.NewMetrics()
 	metrics.SetEngines(eng.Server, eng.Router, eng.Limiter)
-	limiter, err := engines.NewLimiter(eng.Limiter, limiterOptions(cfg, opts, metrics))
+	lo, err := limiterOptions(cfg, eng.Limiter, opts, metrics)
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := engines.NewLimiter(eng.Limiter, lo)
 	if err != nil {
 		return nil, fmt.Errorf("%s limiter: %w", eng.Limiter, err)
 	}
@@ -171,41 +173,28 @@ func Start(cfg *config.Config, opts Options) (*Node, error) {
 	return n, nil
 }
 
-// limiterOptions merges the config's limiter section with flag overrides.
-func limiterOptions(cfg *config.Config, opts Options, metrics *observe.Metrics) engines.LimiterOptions {
-	lc := cfg.Limiter
-	lo := engines.LimiterOptions{
+// LimiterSetting sets Key of limiter engine Engine's config section
+// (limiter.<Engine>.<Key>) to Value (a string, a number, a list ...).
+type LimiterSetting struct {
+	Engine, Key string
+	Value       any
+}
+
+// limiterOptions gives limiter engine name its config section, with the
+// overrides of opts.LimiterSet applied; the engine decodes it.
+func limiterOptions(cfg *config.Config, name string, opts Options, metrics *observe.Metrics) (engines.LimiterOptions, error) {
+	sections := cfg.Limiter
+	for _, s := range opts.LimiterSet {
+		var err error
+		if sections, err = sections.With(s.Engine, s.Key, s.Value); err != nil {
+			return engines.LimiterOptions{}, err
+		}
+	}
+	return engines.LimiterOptions{
 		Registerer: metrics.Registry(),
-		Redis: engines.RedisOptions{
-			URL:            lc.Redis.URL,
-			PoolSize:       lc.Redis.PoolSize,
-			OverLimitCache: lc.Redis.OverLimitCache,
-		},
-		CRDT: engines.CRDTOptions{
-			Node:          lc.CRDT.Node,
-			Bind:          lc.CRDT.Bind,
-			Peers:         lc.CRDT.Peers,
-			SyncInterval:  lc.CRDT.SyncInterval,
-			ExpectedNodes: lc.CRDT.ExpectedNodes,
-			PartitionMode: lc.CRDT.PartitionMode,
-		},
-	}
-	if opts.RedisURL != "" {
-		lo.Redis.URL = opts.RedisURL
-	}
-	if opts.CRDTNode != "" {
-		lo.CRDT.Node = opts.CRDTNode
-	}
-	if lo.CRDT.Node == "" {
-		lo.CRDT.Node = cfg.Gateway.Instance
-	}
-	if opts.CRDTBind != "" {
-		lo.CRDT.Bind = opts.CRDTBind
-	}
-	if opts.CRDTPeers != nil {
-		lo.CRDT.Peers = opts.CRDTPeers
-	}
-	return lo
+		Instance:   cfg.Gateway.Instance,
+		Settings:   sections.Section(name),
+	}, nil
 }
 
 func openLog(output string) (io.Writer, io.Closer, error) {
@@ -258,12 +247,14 @@ func (n *Node) Apply(cfg *config.Config) error {
 			{"listen", n.started.Listen, cfg.Listen},
 			{"limits", n.started.Limits, cfg.Limits},
 			{"engines", n.started.Engines, cfg.Engines},
-			{"limiter", n.started.Limiter, cfg.Limiter},
 			{"access_log", n.started.AccessLog, cfg.AccessLog},
 		} {
 			if !reflect.DeepEqual(f.old, f.new) {
 				fixed = append(fixed, f.name)
 			}
+		}
+		if !n.started.Limiter.Equal(cfg.Limiter) { // positions and comments do not count
+			fixed = append(fixed, "limiter")
 		}
 		if len(fixed) > 0 {
 			n.warnf("config version %d changes %s: applied at the next restart; the rest is served now", cfg.Version, strings.Join(fixed, ", "))

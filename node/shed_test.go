@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/policy"
 	"github.com/gatelab/gatelab/internal/upstream"
 )
 
@@ -22,8 +23,8 @@ func TestLoadShedding(t *testing.T) {
 			cfg := testConfig(t, ups)
 			cfg.Shedding = config.Shedding{MaxInFlight: 10, P1: 0.9, P2: 0.75, P3: 0.6}
 			cfg.Routes = append(cfg.Routes,
-				config.Route{ID: "critical", Pattern: "/test/critical/*", Backend: "user-service", Auth: "none", Priority: "P0"},
-				config.Route{ID: "analytics", Pattern: "/test/analytics/*", Backend: "user-service", Auth: "none", Priority: "P3"},
+				config.Route{ID: "critical", Pattern: "/test/critical/*", Backend: "user-service", Auth: config.AuthNone, Priority: policy.P0},
+				config.Route{ID: "analytics", Pattern: "/test/analytics/*", Backend: "user-service", Auth: config.AuthNone, Priority: policy.P3},
 			)
 			cfg.ApplyDefaults()
 			if err := cfg.Validate(); err != nil {

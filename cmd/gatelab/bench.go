@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +22,11 @@ func init() {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", `usage: gatelab bench [-profile quick|ci|full] [-scenario FILE,...] [flags]
+Runs scenarios (open-model or closed-loop load, fault timelines, budgets) over the
+engine combinations, the direct baseline and peer gateways; writes results.json and
+junit.xml. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run or bad input.
+`)
 	profile := fs.String("profile", "quick", "`profile`: quick | ci | full")
 	files := fs.String("scenario", "", "comma-separated scenario `files` to run instead of the profile's built-in scenarios (the profile still sets repetitions and which budgets apply)")
 	reps := fs.Int("reps", 0, "`repetitions` per scenario (0: the profile's)")
@@ -32,25 +34,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	runID := fs.String("run-id", "", "run `id` (default: the start time)")
 	targets := fs.String("targets", "", "comma-separated target `globs` to keep (e.g. gatelab-fasthttp-*,nginx); the direct baseline always runs")
 	bin := fs.String("bin", "", "gatelab `binary` to run as upstream and gateway (default: this executable)")
-	root := fs.String("root", os.Getenv("GATELAB_ROOT"), "repository `root` holding fixtures/ (default: found above the working directory)")
+	root := fs.String("root", os.Getenv(EnvRoot), "repository `root` holding fixtures/ (default: $"+EnvRoot+" if set, else found in the working directory or above)")
 	list := fs.Bool("list", false, "list the built-in scenarios and profiles, then exit")
 	validate := fs.Bool("validate", false, "only parse and validate the scenarios, then exit (0 valid, 2 with every problem listed)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gatelab bench [-profile quick|ci|full] [-scenario FILE,...] [flags]")
-		fmt.Fprintln(stderr, "Runs scenarios (open-model or closed-loop load, fault timelines, budgets) over the")
-		fmt.Fprintln(stderr, "engine combinations, the direct baseline and peer gateways; writes results.json and")
-		fmt.Fprintln(stderr, "junit.xml. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run or bad input.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitCode(2)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "gatelab bench: unexpected argument %q\n", fs.Arg(0))
-		return exitCode(2)
+	if err := fs.parse(args, stdout); err != nil {
+		return err
 	}
 	set, err := bench.LoadSet(scenarios.FS)
 	if err != nil {
@@ -68,8 +56,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	prof, err := bench.FindProfile(*profile)
 	if err != nil {
-		fmt.Fprintln(stderr, "gatelab bench:", err)
-		return exitCode(2)
+		return usageError{err}
 	}
 	if *files != "" {
 		set = map[string]*scenario.Scenario{}

@@ -11,8 +11,8 @@ import (
 // every problem and its line, the built-in set validates and lists every
 // profile's scenarios, and the registry's engines reach the matrix.
 func TestBenchCommandInput(t *testing.T) {
-	if code, _, stderr := runCLI("bench", "-h"); code != 0 || !strings.Contains(stderr, "usage: gatelab bench") {
-		t.Errorf("-h: code %d stderr %q", code, stderr)
+	if code, stdout, _ := runCLI("bench", "-h"); code != 0 || !strings.Contains(stdout, "usage: gatelab bench") {
+		t.Errorf("-h: code %d stdout %q", code, stdout)
 	}
 	if code, _, stderr := runCLI("bench", "-profile", "nightly"); code != 2 || !strings.Contains(stderr, `unknown profile "nightly" (known: quick, ci, full)`) {
 		t.Errorf("unknown profile: code %d stderr %q", code, stderr)

@@ -291,6 +291,9 @@ func TestConfigUnderLoad(t *testing.T) {
 		}
 		cur++
 		n.WaitOutput("changes limits: applied at the next restart", 10*time.Second)
+		if v := readyVersion(n.Admin); v != cur {
+			t.Errorf("after PUT with new limits: serving %d, want %d", v, cur)
+		}
 
 		// The audit log names the caller and never the token.
 		audit, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
@@ -367,7 +370,7 @@ func (s *etcdSetup) serveArgs(extra ...string) []string {
 	return append([]string{"-config", s.boot, "-etcd", strings.Join(s.e.Endpoints(), ","), "-etcd-prefix", "/gl"}, extra...)
 }
 
-var propagationLine = regexp.MustCompile(`config: serving version (\d+) from etcd \(was \d+\), propagation (\d+)us`)
+var propagationLine = regexp.MustCompile(`msg="config: now serving" version=(\d+) source=etcd previous=\d+ propagation_us=(\d+)`)
 
 // Three nodes on one etcd converge on every published version; the
 // propagation time (published -> node serving) comes from each node's own

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/gatelab/gatelab/engines"
+	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/node"
 )
 
@@ -18,19 +21,30 @@ func init() {
 	register("serve", "run the reference gateway", cmdServe)
 }
 
+// defaultConfig is the -config default of serve and validate (see repoFile).
+const defaultConfig = "fixtures/gateway.yaml"
+
+const serveIntro = `usage: gatelab serve [-config FILE] [flags]
+Runs the reference gateway. Flags override the config file's settings; the
+file is watched (-watch=false to stop) and SIGHUP re-reads it; SIGINT,
+SIGTERM or POST /drain on the admin listener drain and stop. The line
+"gatelab serving on http://ADDR (admin http://ADDR) ..." on stderr says it
+serves; operational messages follow it as log/slog text records.
+`
+
 func cmdServe(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "fixtures/gateway.yaml", "config file (YAML)")
-	server := fs.String("server", "", "server engine: nethttp | fasthttp (overrides engines.server)")
-	router := fs.String("router", "", "router engine: trie | regex | mux (overrides engines.router)")
+	fs := newFlags("serve", serveIntro)
+	defaults := config.Default() // quoted in the help: one source
+	cfgPath := fs.String("config", defaultConfig, "config `file` (YAML)"+repoFileHelp)
+	server := fs.String("server", "", "server `engine`: "+strings.Join(engines.Names(engines.KindServer), " | ")+" (overrides engines.server)")
+	router := fs.String("router", "", "router `engine`: "+strings.Join(engines.Names(engines.KindRouter), " | ")+" (overrides engines.router)")
 	limiter := fs.String("limiter", "", "limiter engine: local | redis | crdt (overrides engines.limiter)")
 	redisURL := fs.String("redis", "", "redis limiter: go-redis URL, e.g. redis://127.0.0.1:6379/0 (overrides limiter.redis.url)")
 	crdtNode := fs.String("node", "", "crdt limiter: this node's unique name (overrides limiter.crdt.node)")
 	crdtBind := fs.String("bind", "", "crdt limiter: memberlist bind address host:port (overrides limiter.crdt.bind)")
 	crdtPeers := fs.String("peers", "", "crdt limiter: comma-separated seed peers host:port (overrides limiter.crdt.peers)")
-	listen := fs.String("listen", "", "traffic address (overrides listen.traffic, default 127.0.0.1:8080)")
-	admin := fs.String("admin", "", "admin/metrics address (overrides listen.admin, default 127.0.0.1:9090)")
+	listen := fs.String("listen", "", "traffic `address` (overrides listen.traffic, default "+defaults.Listen.Traffic+")")
+	admin := fs.String("admin", "", "admin/metrics `address` (overrides listen.admin, default "+defaults.Listen.Admin+")")
 	withPprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	drain := fs.Duration("drain", 30*time.Second, "drain timeout: how long in-flight requests may take to finish on SIGTERM/SIGINT or POST /drain")
 	drainDelay := fs.Duration("drain-delay", 0, "on drain, keep serving this long with /readyz answering 503 (and Connection: close) before the listeners close, so load balancers stop sending first")
@@ -38,35 +52,61 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated: the config source (watch PREFIX/config); the file is then only a bootstrap")
 	etcdPrefix := fs.String("etcd-prefix", "/gatelab", "etcd key prefix")
 	stateDir := fs.String("state-dir", "", "directory that keeps the last good config snapshot, served after a restart when the source is unreachable or invalid")
-	if err := fs.Parse(args); err != nil {
+	var level slog.Level
+	fs.TextVar(&level, "log-level", slog.LevelInfo, "operational log `level` on stderr: debug | info | warn | error (the access log is separate: access_log in the config)")
+	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	for _, e := range []struct {
+		flag, value string
+		kind        engines.Kind
+	}{{"server", *server, engines.KindServer}, {"router", *router, engines.KindRouter}, {"limiter", *limiter, engines.KindLimiter}} {
+		if names := engines.Names(e.kind); e.value != "" && !slices.Contains(names, e.value) {
+			return usageErrorf("-%s %q: want one of %s", e.flag, e.value, strings.Join(names, ", "))
+		}
+	}
+	if !fs.isSet("config") {
+		*cfgPath = repoFile(defaultConfig)
+	}
+	// One operational logger for the whole process: the packages that log
+	// (control plane, limiter engines, auth) use slog.Default() unless given
+	// one, and the standard log package writes through it too.
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
 	src := node.Sources{File: *cfgPath, Watch: *watch, EtcdPrefix: *etcdPrefix, StateDir: *stateDir}
 	if *etcd != "" {
 		src.Etcd = strings.Split(*etcd, ",")
 	}
-	st, err := node.LoadStartup(src, logf)
+	st, err := node.LoadStartup(src, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitCode(1)
 	}
 	cfg := st.Config
-	var peers []string
+	// The limiter flags patch the engines' config sections.
+	var set []node.LimiterSetting
+	for _, f := range []struct {
+		engine, key, value string
+	}{{"redis", "url", *redisURL}, {"crdt", "node", *crdtNode}, {"crdt", "bind", *crdtBind}} {
+		if f.value != "" {
+			set = append(set, node.LimiterSetting{Engine: f.engine, Key: f.key, Value: f.value})
+		}
+	}
 	if *crdtPeers != "" {
-		peers = strings.Split(*crdtPeers, ",")
+		set = append(set, node.LimiterSetting{Engine: "crdt", Key: "peers", Value: strings.Split(*crdtPeers, ",")})
 	}
 	n, err := node.Start(cfg, node.Options{Server: *server, Router: *router, Limiter: *limiter, Listen: *listen, Admin: *admin, Pprof: *withPprof,
-		RedisURL: *redisURL, CRDTNode: *crdtNode, CRDTBind: *crdtBind, CRDTPeers: peers})
+		LimiterSet: set})
 	if err != nil {
 		return err
 	}
-	ctl, err := n.StartControl(st, src, logf)
+	ctl, err := n.StartControl(st, src, logger)
 	if err != nil {
 		n.Shutdown(context.Background())
 		return err
 	}
 	defer ctl.Stop()
+	// The ready line: a fixed format that scripts and the lab wait for.
 	fmt.Fprintf(stderr, "gatelab serving on http://%s (admin http://%s) engines server=%s router=%s limiter=%s config version %d from %s\n",
 		n.Addr(), n.AdminAddr(), n.Engines.Server, n.Engines.Router, n.Engines.Limiter, n.Version(), st.From)
 
@@ -81,24 +121,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 				// current snapshot keeps serving and every problem is printed.
 				res, err := ctl.SubmitFile(*cfgPath)
 				if err != nil {
-					fmt.Fprintf(stderr, "reload rejected, still serving version %d:\n%v\n", n.Version(), err)
+					logger.Warn("SIGHUP: reload rejected; the served config keeps serving", "file", *cfgPath, "version", n.Version(), "error", err)
 					continue
 				}
-				fmt.Fprintf(stderr, "reload %s: serving config version %d\n", res.Outcome, n.Version())
+				logger.Info("SIGHUP: reloaded", "file", *cfgPath, "outcome", res.Outcome, "version", n.Version())
 				continue
 			}
-			fmt.Fprintf(stderr, "%s: draining (delay %s, timeout %s)\n", sig, *drainDelay, *drain)
+			logger.Info("draining", "signal", sig.String(), "delay", *drainDelay, "timeout", *drain)
 		case <-n.DrainRequested():
-			fmt.Fprintf(stderr, "POST /drain: draining (delay %s, timeout %s)\n", *drainDelay, *drain)
+			logger.Info("draining", "requested", "POST /drain", "delay", *drainDelay, "timeout", *drain)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), *drainDelay+*drain)
 		err := n.Drain(ctx, *drainDelay)
 		cancel()
 		if err != nil {
-			fmt.Fprintf(stderr, "drain: %v\n", err)
-		} else {
-			fmt.Fprintln(stderr, "drained")
+			logger.Error("drain incomplete", "error", err)
+			return exitCode(1)
 		}
-		return err
+		logger.Info("drained")
+		return nil
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,8 +43,6 @@ Delay SPEC: none, fixed:5ms (or just 5ms), uniform:1ms-5ms (MIN-MAX),
 normal:5ms,1ms (MEAN,STDDEV; clamped at 0), lognormal:5ms,0.5 (MEDIAN,SIGMA).
 Draws are seeded (-seed): request n of a run always gets the same delay and
 error draw. Connection limits apply to echo and static alike.
-
-Flags:
 `
 
 func runUpstream(args []string, stdout, stderr io.Writer) error {
@@ -59,8 +56,7 @@ func runUpstream(args []string, stdout, stderr io.Writer) error {
 // serveUpstream runs the upstream until ctx ends (then shuts it down) or it
 // stops on its own.
 func serveUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("upstream", upstreamUsage)
 	listen := fs.String("listen", "127.0.0.1:9101", "`address` to listen on (port 0 picks a free one)")
 	name := fs.String("name", "upstream", "`name` reported in echoes and /healthz")
 	static := fs.Bool("static", false, `answer every request with a fixed body ({"ok":true}) instead of the echo`)
@@ -71,20 +67,8 @@ func serveUpstream(ctx context.Context, args []string, stdout, stderr io.Writer)
 	maxConnRequests := fs.Int("max-conn-requests", 0, "close a keep-alive connection after `N` requests, as nginx's keepalive_requests (0: never)")
 	idleTimeout := fs.Duration("idle-timeout", 0, "close a keep-alive connection idle for `D` (0: never)")
 	seed := fs.Uint64("seed", 0, "seed `N` of the delay and error draws")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, upstreamUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return exitCode(2) // the flag package has printed the problem
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "gatelab upstream: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return exitCode(2)
+	if err := fs.parse(args, stdout); err != nil {
+		return err
 	}
 
 	o := upstream.Options{
@@ -108,8 +92,7 @@ func serveUpstream(ctx context.Context, args []string, stdout, stderr io.Writer)
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(stderr, "gatelab upstream: invalid flags:\n%v\n", errors.Join(problems...))
-		return exitCode(2)
+		return usageError{errors.Join(problems...)}
 	}
 
 	srv, err := upstream.StartWith(ctx, *listen, *name, o)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -17,19 +16,13 @@ func init() {
 // problem as "file:line: path: message", one per line, exiting 1 if there are
 // any. A valid file prints a one-line summary.
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "fixtures/gateway.yaml", "config file to check")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gatelab validate [-config FILE]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("validate", "usage: gatelab validate [-config FILE]\nChecks a config file the way the gateway loads it and prints every problem.\n")
+	path := fs.String("config", defaultConfig, "config `file` to check"+repoFileHelp)
+	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitCode(2)
+	if !fs.isSet("config") {
+		*path = repoFile(defaultConfig)
 	}
 
 	cfg, err := config.Load(*path)

@@ -21,9 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/gatelab/gatelab/engines"
 	_ "github.com/gatelab/gatelab/engines/all"
 	"github.com/gatelab/gatelab/engines/limiter/crdt"
+	redislimiter "github.com/gatelab/gatelab/engines/limiter/redis"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 	"github.com/gatelab/gatelab/internal/redistest"
 )
@@ -166,7 +169,7 @@ func TestAccuracy(t *testing.T) {
 	for _, n := range []int{1, 3, 5} {
 		ls := make([]pipeline.Limiter, n)
 		for i := range ls {
-			ls[i] = newLimiter(t, "redis", engines.LimiterOptions{Redis: engines.RedisOptions{URL: r.URL()}})
+			ls[i] = newLimiter(t, "redis", engines.LimiterOptions{Settings: section(t, redislimiter.Settings{URL: r.URL()})})
 		}
 		per := offer(t, ls, key("redis"))
 		rows = append(rows, row{"redis", "shared", n, "exactly limit", sum(per), per, sum(per) == accLimit})
@@ -181,11 +184,11 @@ func crdtCluster(t *testing.T, n int) []pipeline.Limiter {
 	ls := make([]pipeline.Limiter, n)
 	var seed string
 	for i := range ls {
-		o := engines.CRDTOptions{Node: fmt.Sprintf("acc-%d", i), Bind: "127.0.0.1:0", ExpectedNodes: n}
+		o := crdt.Settings{Node: fmt.Sprintf("acc-%d", i), Bind: "127.0.0.1:0", ExpectedNodes: n}
 		if seed != "" {
 			o.Peers = []string{seed}
 		}
-		ls[i] = newLimiter(t, "crdt", engines.LimiterOptions{CRDT: o})
+		ls[i] = newLimiter(t, "crdt", engines.LimiterOptions{Settings: section(t, o)})
 		if i == 0 {
 			seed = ls[0].(*crdt.Limiter).Addr()
 		}
@@ -204,6 +207,16 @@ func crdtCluster(t *testing.T, n int) []pipeline.Limiter {
 		}
 	}
 	return ls
+}
+
+// section is an engine's settings as its config section.
+func section(t *testing.T, settings any) *yaml.Node {
+	t.Helper()
+	var n yaml.Node
+	if err := n.Encode(settings); err != nil {
+		t.Fatal(err)
+	}
+	return &n
 }
 
 func newLimiter(t *testing.T, name string, opts engines.LimiterOptions) pipeline.Limiter {

@@ -16,8 +16,22 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatelab/gatelab/gateway/auth/authtest"
 	"github.com/gatelab/gatelab/gateway/config"
 )
+
+// Short names for the fixture values and the minting helpers, which live in
+// authtest (the product package holds no signing code).
+const (
+	FixtureIssuer     = authtest.Issuer
+	FixtureAudience   = authtest.Audience
+	FixtureKidRSA     = authtest.KidRSA
+	FixtureKidEC      = authtest.KidEC
+	FixtureKidEd25519 = authtest.KidEd25519
+	DefaultMintTTL    = authtest.DefaultTTL
+)
+
+type MintOptions = authtest.Options
 
 // fixtureDir holds the committed test keys (see fixtures/keys/README.md).
 var fixtureDir = filepath.Join("..", "..", "fixtures", "keys")
@@ -87,7 +101,7 @@ func mint(t testing.TB, c *fakeClock, edit func(*MintOptions)) string {
 	if edit != nil {
 		edit(&o)
 	}
-	tok, err := Mint(o)
+	tok, err := authtest.Mint(o)
 	if err != nil {
 		t.Fatalf("Mint: %v", err)
 	}

@@ -494,7 +494,9 @@ func (v *JWTVerifier) fetchAndInstall() error {
 		err = errors.New("no usable key")
 	}
 	if err != nil {
-		err = fmt.Errorf("jwks_url %s: %w", v.url, err)
+		// Neither the URL nor the client's error (which quotes it) may
+		// carry its credentials into logs and status output.
+		err = fmt.Errorf("jwks_url %s: %s", config.RedactURL(v.url), config.RedactURLsIn(err.Error()))
 		v.refreshFailures.Add(1)
 		msg := err.Error()
 		v.lastError.Store(&msg)
@@ -535,7 +537,7 @@ func (v *JWTVerifier) fetchJWKS() (map[string]*verifyKey, error) {
 		return nil, err
 	}
 	for _, s := range skipped {
-		v.log.Warn("jwks: key skipped", "source", v.url, "reason", s)
+		v.log.Warn("jwks: key skipped", "source", config.RedactURL(v.url), "reason", s)
 	}
 	return keys, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gatelab/gatelab/gateway/auth/authtest"
 	"github.com/gatelab/gatelab/gateway/config"
 )
 
@@ -48,7 +49,7 @@ func signRaw(t *testing.T, m jwt.SigningMethod, header map[string]any, claims jw
 
 func loadKey(t *testing.T, name string) crypto.Signer {
 	t.Helper()
-	k, err := LoadPrivateKey(fixture(name))
+	k, err := authtest.LoadPrivateKey(fixture(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,14 +67,18 @@ func rsaPublicPEM(t *testing.T) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-func TestVerify(t *testing.T) {
-	type tc struct {
-		name   string
-		cfg    func(*config.JWT)
-		token  func(t *testing.T, c *fakeClock) string
-		reason string // "" means accepted
-		check  func(t *testing.T, id Identity)
-	}
+// verifyCase is one token for the verifier: the config edit, how the token
+// is made, and the expected outcome.
+type verifyCase struct {
+	name   string
+	cfg    func(*config.JWT)
+	token  func(t *testing.T, c *fakeClock) string
+	reason string // "" means accepted
+	check  func(t *testing.T, id Identity)
+}
+
+// verifyCases are the TestVerify cases (also run by TestGoJoseVariantAgrees).
+func verifyCases() []verifyCase {
 	minted := func(edit func(*MintOptions)) func(*testing.T, *fakeClock) string {
 		return func(t *testing.T, c *fakeClock) string { return mint(t, c, edit) }
 	}
@@ -95,7 +100,7 @@ func TestVerify(t *testing.T) {
 	rsaKey := func(t *testing.T) any { return loadKey(t, "rsa.pem") }
 	ecKey := func(t *testing.T) any { return loadKey(t, "ec.pem") }
 
-	cases := []tc{
+	return []verifyCase{
 		{name: "valid RS256", token: minted(nil), check: func(t *testing.T, id Identity) {
 			want := Identity{
 				Kind: KindJWT, Subject: "alice",
@@ -209,7 +214,10 @@ func TestVerify(t *testing.T) {
 		}, reason: ReasonMalformed},
 		{name: "oversized token", token: func(*testing.T, *fakeClock) string { return strings.Repeat("a", maxTokenBytes+1) }, reason: ReasonMalformed},
 	}
-	for _, c := range cases {
+}
+
+func TestVerify(t *testing.T) {
+	for _, c := range verifyCases() {
 		t.Run(c.name, func(t *testing.T) {
 			clk := newClock()
 			v := newFileVerifier(t, clk, c.cfg)

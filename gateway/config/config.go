@@ -1,10 +1,20 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/gatelab/gatelab/gateway/policy"
+)
 
 // Config is the whole gateway configuration as written in YAML. Field names are
 // the YAML keys. Unknown keys are errors (see Load). Defaults are filled by
 // ApplyDefaults and documented in Default().
+//
+// Enumerated settings (tiers' key and algorithm; routes' methods, auth,
+// priority and rate_limit_fail_mode; backends' balance; CORS methods) use
+// the types of gateway/policy, the one definition of their values, and are
+// parsed when the YAML is decoded: a bad spelling is a problem with its
+// line, like any other.
 type Config struct {
 	// Version is the snapshot version this file declares. Optional: 0 means
 	// "assign the next version when applied".
@@ -51,6 +61,10 @@ type Limits struct {
 	BufferBodyBytes   int64         `yaml:"buffer_body_bytes"`     // default 64 KiB; larger bodies are streamed
 	MaxConnsPerHost   int           `yaml:"max_conns_per_backend"` // default 512 upstream connections per instance
 	UpstreamIdle      time.Duration `yaml:"upstream_idle_timeout"` // default 60s
+	// MaxConnections caps the client connections open at once on each
+	// traffic listener (default 10000, at least 1): each open connection
+	// holds memory even when idle.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Engines names the engines to run; command-line flags override it.
@@ -58,30 +72,6 @@ type Engines struct {
 	Server  string `yaml:"server"`  // nethttp | fasthttp (default nethttp)
 	Router  string `yaml:"router"`  // trie | regex | mux (default trie)
 	Limiter string `yaml:"limiter"` // local (default)
-}
-
-// Limiter holds the options of the limiter engines; only the section of the
-// engine in use matters. Command-line flags override them.
-type Limiter struct {
-	Redis RedisLimiter `yaml:"redis"`
-	CRDT  CRDTLimiter  `yaml:"crdt"`
-}
-
-// RedisLimiter configures the redis limiter engine.
-type RedisLimiter struct {
-	URL            string `yaml:"url"`              // any go-redis URL (single, cluster, sentinel)
-	PoolSize       int    `yaml:"pool_size"`        // 0: engine default
-	OverLimitCache bool   `yaml:"over_limit_cache"` // answer known-limited keys locally until their retry time
-}
-
-// CRDTLimiter configures the crdt limiter engine.
-type CRDTLimiter struct {
-	Node          string        `yaml:"node"`           // unique node name (default: gateway.instance)
-	Bind          string        `yaml:"bind"`           // memberlist address host:port
-	Peers         []string      `yaml:"peers"`          // seed peers host:port
-	SyncInterval  time.Duration `yaml:"sync_interval"`  // default 25ms
-	ExpectedNodes int           `yaml:"expected_nodes"` // cluster size N for the partition policy (0: largest seen)
-	PartitionMode string        `yaml:"partition_mode"` // scale (default) | open | closed
 }
 
 // Gateway holds node identity.
@@ -94,6 +84,14 @@ type Gateway struct {
 	// request was decided on) to every response: for labs and canaries
 	// checking propagation; off by default. The access log always has it.
 	ExposeConfigVersion bool `yaml:"expose_config_version"`
+	// StripInboundHeaders are request headers an edge gateway drops before
+	// forwarding, besides those it always drops (identity, credentials,
+	// forwarding, hop-by-hop): headers some backends trust for routing or
+	// client identity, which only the edge should set. Absent (nil): the
+	// default list, DefaultStripInboundHeaders. An explicit empty list:
+	// none. Names are case-insensitive; each must be a valid header name,
+	// listed once.
+	StripInboundHeaders []string `yaml:"strip_inbound_headers"`
 }
 
 // AccessLog configures the asynchronous JSON access log.
@@ -157,11 +155,11 @@ type RateLimit struct {
 
 // Tier is one rate-limit policy.
 type Tier struct {
-	Name      string        `yaml:"name"`
-	Limit     int64         `yaml:"limit"`
-	Window    time.Duration `yaml:"window"`
-	Key       string        `yaml:"key"`       // user_id | api_key | client_ip | global
-	Algorithm string        `yaml:"algorithm"` // sliding_window (default) | gcra
+	Name      string                `yaml:"name"`
+	Limit     int64                 `yaml:"limit"`
+	Window    time.Duration         `yaml:"window"`
+	Key       policy.LimitKeyKind   `yaml:"key"`       // user_id | api_key | client_ip | global (required)
+	Algorithm policy.LimitAlgorithm `yaml:"algorithm"` // sliding_window (default) | gcra
 }
 
 // Backend is one upstream service.
@@ -172,7 +170,7 @@ type Backend struct {
 	// Balance picks an instance among the healthy ones: round_robin
 	// (weighted, the default) or least_outstanding (fewest requests in
 	// flight relative to weight).
-	Balance string `yaml:"balance"`
+	Balance policy.Balance `yaml:"balance"`
 	// MaxInFlight is the backend's bulkhead: requests in flight to it at
 	// once, over all its instances. More get 503 at once instead of queueing
 	// behind a slow backend. Default 1024.
@@ -255,31 +253,31 @@ type AdminToken struct {
 
 // Route is one entry of the route table.
 type Route struct {
-	ID                string   `yaml:"id"`
-	Pattern           string   `yaml:"pattern"`
-	Methods           []string `yaml:"methods"` // empty: all known methods
-	Backend           string   `yaml:"backend"` // a backend name, or "self" for the gateway's own health answer
-	StripPrefix       string   `yaml:"strip_prefix"`
-	Auth              string   `yaml:"auth"` // jwt | api_key | none (default jwt)
-	RequiredScopes    []string `yaml:"required_scopes"`
-	RateLimitTier     string   `yaml:"rate_limit_tier"`      // empty: not limited
-	RateLimitFailMode string   `yaml:"rate_limit_fail_mode"` // open (default) | closed
+	ID                string          `yaml:"id"`
+	Pattern           string          `yaml:"pattern"`
+	Methods           policy.Methods  `yaml:"methods"` // empty: all known methods
+	Backend           string          `yaml:"backend"` // a backend name, or "self" for the gateway's own health answer
+	StripPrefix       string          `yaml:"strip_prefix"`
+	Auth              policy.Auth     `yaml:"auth"` // jwt | api_key | none (default jwt)
+	RequiredScopes    []string        `yaml:"required_scopes"`
+	RateLimitTier     string          `yaml:"rate_limit_tier"`      // empty: not limited
+	RateLimitFailMode policy.FailMode `yaml:"rate_limit_fail_mode"` // open (default) | closed
 	// RateLimitDeadlineMS bounds the limiter's decision (default 5): a
 	// decision that takes longer is "no decision" and the fail mode answers.
-	RateLimitDeadlineMS int    `yaml:"rate_limit_deadline_ms"`
-	TimeoutMS           int    `yaml:"timeout_ms"`     // default 10000
-	MaxBodyBytes        int64  `yaml:"max_body_bytes"` // default limits.max_body_bytes
-	Priority            string `yaml:"priority"`       // P0..P3 (default P2)
-	CORS                *CORS  `yaml:"cors"`
-	Deprecated          bool   `yaml:"deprecated"`
-	Sunset              string `yaml:"sunset"` // YYYY-MM-DD; sent as the Sunset header when deprecated
+	RateLimitDeadlineMS int             `yaml:"rate_limit_deadline_ms"`
+	TimeoutMS           int             `yaml:"timeout_ms"`     // default 10000
+	MaxBodyBytes        int64           `yaml:"max_body_bytes"` // default limits.max_body_bytes
+	Priority            policy.Priority `yaml:"priority"`       // P0..P3 (default P2)
+	CORS                *CORS           `yaml:"cors"`
+	Deprecated          bool            `yaml:"deprecated"`
+	Sunset              string          `yaml:"sunset"` // YYYY-MM-DD; sent as the Sunset header when deprecated
 }
 
 // CORS is a route's cross-origin policy.
 type CORS struct {
-	AllowedOrigins []string `yaml:"allowed_origins"`
-	AllowedMethods []string `yaml:"allowed_methods"` // default: the route's methods
-	AllowedHeaders []string `yaml:"allowed_headers"`
-	MaxAgeSeconds  int      `yaml:"max_age_seconds"`
-	Credentials    bool     `yaml:"allow_credentials"`
+	AllowedOrigins []string       `yaml:"allowed_origins"`
+	AllowedMethods policy.Methods `yaml:"allowed_methods"` // default: the route's methods
+	AllowedHeaders []string       `yaml:"allowed_headers"`
+	MaxAgeSeconds  int            `yaml:"max_age_seconds"`
+	Credentials    bool           `yaml:"allow_credentials"`
 }

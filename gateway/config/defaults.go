@@ -3,26 +3,22 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
-// Values of the enumerated string settings.
+// Values of the enumerated settings used most when building configs in code,
+// re-exported from gateway/policy (which defines every enumerated value).
 const (
-	AuthJWT    = "jwt"     // route.auth: a bearer JWT is required
-	AuthAPIKey = "api_key" // route.auth: a partner API key is required
-	AuthNone   = "none"    // route.auth: anonymous
+	AuthJWT    = policy.AuthJWT    // route.auth: a bearer JWT is required
+	AuthAPIKey = policy.AuthAPIKey // route.auth: a partner API key is required
+	AuthNone   = policy.AuthNone   // route.auth: anonymous
 
-	FailOpen   = "open"   // route.rate_limit_fail_mode: admit when the limiter cannot decide
-	FailClosed = "closed" // route.rate_limit_fail_mode: reject (503) when the limiter cannot decide
-
-	TierKeyUserID   = "user_id"   // tier.key: one counter per authenticated user
-	TierKeyAPIKey   = "api_key"   // tier.key: one counter per API key
-	TierKeyClientIP = "client_ip" // tier.key: one counter per client address
-	TierKeyGlobal   = "global"    // tier.key: one counter for everyone
-
-	AlgorithmSlidingWindow = "sliding_window" // tier.algorithm
-	AlgorithmGCRA          = "gcra"           // tier.algorithm
+	FailOpen   = policy.FailOpen   // route.rate_limit_fail_mode: admit when the limiter cannot decide
+	FailClosed = policy.FailClosed // route.rate_limit_fail_mode: reject (503) when the limiter cannot decide
 
 	// BackendSelf is the route backend answered by the gateway itself (its
 	// health endpoint). No backend may be named "self".
@@ -36,8 +32,8 @@ const (
 	DefaultRouteFailMode       = FailOpen
 	DefaultRouteTimeoutMS      = 10000 // 10s
 	DefaultRateLimitDeadlineMS = 5     // the design chapter's "> 5ms: fail open"
-	DefaultRoutePriority       = "P2"
-	DefaultTierAlgorithm       = AlgorithmSlidingWindow
+	DefaultRoutePriority       = policy.P2
+	DefaultTierAlgorithm       = policy.SlidingWindow // the zero value
 	DefaultInstanceWeight      = 1
 	DefaultHealthCheckPath     = "/healthz"
 	DefaultHealthCheckPeriod   = 10 * time.Second
@@ -47,7 +43,7 @@ const (
 	DefaultPassiveFailures     = 5
 	DefaultEjectFor            = 10 * time.Second
 	DefaultFlapHolddown        = 30 * time.Second
-	DefaultBalance             = BalanceRoundRobin
+	DefaultBalance             = policy.RoundRobin
 	DefaultBackendMaxInFlight  = 1024
 	DefaultBreakerWindow       = 30 * time.Second
 	DefaultBreakerMinRequests  = 20
@@ -57,11 +53,27 @@ const (
 	DefaultBreakerRampStep     = 40 * time.Second
 )
 
-// Balancing policies (backends[].balance).
-const (
-	BalanceRoundRobin       = "round_robin"
-	BalanceLeastOutstanding = "least_outstanding"
-)
+// DefaultMaxConnections is limits.max_connections' default: client
+// connections open at once per traffic listener.
+const DefaultMaxConnections = 10000
+
+// DefaultStripInboundHeaders is gateway.strip_inbound_headers' default:
+// request headers that backends or frameworks may trust for the request's
+// URL, method or client address, and that only an edge gateway should set.
+// ApplyDefaults copies it; do not modify it.
+var DefaultStripInboundHeaders = []string{
+	// URL and host rewrites honoured by some frameworks and proxies.
+	"X-Original-URL", "X-Rewrite-URL", "X-Original-Host", "X-Host",
+	// Client address claims.
+	"X-Real-IP", "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP",
+	"Client-IP", "CF-Connecting-IP", "Fastly-Client-IP",
+	// Method overrides.
+	"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+	// Forwarding details beyond the X-Forwarded-For/-Proto/-Host the
+	// gateway always sets itself.
+	"X-Forwarded-Server", "X-Forwarded-Port", "X-Forwarded-Prefix",
+	"X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https",
+}
 
 // DefaultBreakerRamp is the chapter's ramp after a breaker closes, in
 // percent of traffic.
@@ -82,9 +94,12 @@ func DefaultBreakerRamp() []int { return []int{10, 25, 50, 100} }
 //	limits.buffer_body_bytes       64 KiB
 //	limits.max_conns_per_backend   512
 //	limits.upstream_idle_timeout   60s
+//	limits.max_connections         10000 per traffic listener
 //	engines                        server nethttp, router trie, limiter local
 //	gateway.instance               the host name ("gatelab" if unknown)
 //	gateway.forwarded_proto        http
+//	gateway.strip_inbound_headers  DefaultStripInboundHeaders (an explicit
+//	                               empty list strips none)
 //	access_log                     output stdout, buffer 8192, success_sample 1
 //	auth.jwt.refresh_interval      30m
 //	auth.jwt.clock_skew            30s
@@ -131,11 +146,13 @@ func Default() Config {
 			BufferBodyBytes:   64 << 10,
 			MaxConnsPerHost:   512,
 			UpstreamIdle:      60 * time.Second,
+			MaxConnections:    DefaultMaxConnections,
 		},
 		Engines: Engines{Server: "nethttp", Router: "trie", Limiter: "local"},
 		Gateway: Gateway{
-			Instance:       hostname(),
-			ForwardedProto: "http",
+			Instance:            hostname(),
+			ForwardedProto:      "http",
+			StripInboundHeaders: slices.Clone(DefaultStripInboundHeaders),
 		},
 		AccessLog: AccessLog{
 			Output:        "stdout",
@@ -183,6 +200,7 @@ func (c *Config) ApplyDefaults() {
 	setNum(&l.BufferBodyBytes, dl.BufferBodyBytes)
 	setNum(&l.MaxConnsPerHost, dl.MaxConnsPerHost)
 	setNum(&l.UpstreamIdle, dl.UpstreamIdle)
+	setNum(&l.MaxConnections, dl.MaxConnections)
 
 	setStr(&c.Engines.Server, d.Engines.Server)
 	setStr(&c.Engines.Router, d.Engines.Router)
@@ -190,6 +208,9 @@ func (c *Config) ApplyDefaults() {
 
 	setStr(&c.Gateway.Instance, d.Gateway.Instance)
 	setStr(&c.Gateway.ForwardedProto, d.Gateway.ForwardedProto)
+	if c.Gateway.StripInboundHeaders == nil { // nil: absent; empty: none
+		c.Gateway.StripInboundHeaders = d.Gateway.StripInboundHeaders
+	}
 
 	setStr(&c.AccessLog.Output, d.AccessLog.Output)
 	setNum(&c.AccessLog.Buffer, d.AccessLog.Buffer)
@@ -211,9 +232,7 @@ func (c *Config) ApplyDefaults() {
 		c.Auth.APIKeys[i].SHA256 = strings.ToLower(c.Auth.APIKeys[i].SHA256)
 	}
 
-	for i := range c.RateLimit.Tiers {
-		setStr(&c.RateLimit.Tiers[i].Algorithm, DefaultTierAlgorithm)
-	}
+	// Tiers' algorithm needs no filling: its zero value is the default.
 
 	for i := range c.Backends {
 		b := &c.Backends[i]
@@ -229,7 +248,7 @@ func (c *Config) ApplyDefaults() {
 		setNum(&h.PassiveFailures, DefaultPassiveFailures)
 		setNum(&h.EjectFor, DefaultEjectFor)
 		setNum(&h.FlapHolddown, DefaultFlapHolddown)
-		setStr(&b.Balance, DefaultBalance)
+		setEnum(&b.Balance, DefaultBalance)
 		setNum(&b.MaxInFlight, DefaultBackendMaxInFlight)
 		cb := &b.CircuitBreaker
 		setNum(&cb.Window, DefaultBreakerWindow)
@@ -255,12 +274,12 @@ func (c *Config) ApplyDefaults() {
 
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		setStr(&r.Auth, DefaultRouteAuth)
-		setStr(&r.RateLimitFailMode, DefaultRouteFailMode)
+		setEnum(&r.Auth, DefaultRouteAuth)
+		setEnum(&r.RateLimitFailMode, DefaultRouteFailMode)
 		setNum(&r.TimeoutMS, DefaultRouteTimeoutMS)
 		setNum(&r.RateLimitDeadlineMS, DefaultRateLimitDeadlineMS)
 		setNum(&r.MaxBodyBytes, c.Limits.MaxBodyBytes)
-		setStr(&r.Priority, DefaultRoutePriority)
+		setEnum(&r.Priority, DefaultRoutePriority)
 	}
 }
 
@@ -271,6 +290,13 @@ func setStr(p *string, def string) {
 }
 
 func setNum[T int | int64 | float64 | time.Duration](p *T, def T) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+// setEnum fills an unset (zero) policy enum.
+func setEnum[T ~uint8](p *T, def T) {
 	if *p == 0 {
 		*p = def
 	}

@@ -2,8 +2,11 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
 const fixtureDir = "../../fixtures/"
@@ -20,11 +23,14 @@ func TestFixtureGatewayYAML(t *testing.T) {
 	if len(c.Routes) != 7 || len(c.Backends) != 6 || len(c.RateLimit.Tiers) != 5 {
 		t.Errorf("got %d routes, %d backends, %d tiers", len(c.Routes), len(c.Backends), len(c.RateLimit.Tiers))
 	}
+	if c.Limits.MaxConnections != DefaultMaxConnections || !reflect.DeepEqual(c.Gateway.StripInboundHeaders, DefaultStripInboundHeaders) {
+		t.Errorf("the fixture writes out the defaults: max_connections %d, strip_inbound_headers %v", c.Limits.MaxConnections, c.Gateway.StripInboundHeaders)
+	}
 	routes := map[string]Route{}
 	for _, r := range c.Routes {
 		routes[r.ID] = r
 	}
-	if r := routes["payments-v2"]; r.RateLimitFailMode != FailClosed || r.TimeoutMS != 30000 || r.Priority != "P0" {
+	if r := routes["payments-v2"]; r.RateLimitFailMode != FailClosed || r.TimeoutMS != 30000 || r.Priority != policy.P0 {
 		t.Errorf("payments-v2 = %+v", r)
 	}
 	if r := routes["users-v1"]; !r.Deprecated || r.Sunset != "2025-06-01" {

@@ -41,7 +41,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, name, baseDir string) (*Config, error) {
 	c := &Config{BaseDir: baseDir, src: &source{file: name, pos: map[string]position{}}}
 
-	probs, fatal := decodeStrict(data, name, "", c.src.pos, c)
+	probs, fatal := decodeStrict(data, name, "", c.src.pos, c, true)
 	if fatal {
 		return nil, probs
 	}
@@ -52,7 +52,7 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 		path := c.Resolve(c.Auth.APIKeysFile)
 		if kdata, err := os.ReadFile(path); err == nil {
 			var keys []APIKey
-			kprobs, kfatal := decodeStrict(kdata, path, "auth.api_keys_file", c.src.pos, &keys)
+			kprobs, kfatal := decodeStrict(kdata, path, "auth.api_keys_file", c.src.pos, &keys, false)
 			probs = append(probs, kprobs...)
 			if !kfatal {
 				c.Auth.APIKeys = append(c.Auth.APIKeys, keys...)
@@ -73,20 +73,34 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	return c, nil
 }
 
+// emptyConfig is the problem of a config with no settings at all.
+const emptyConfig = "config is empty (nothing but white space or comments): a config that serves nothing is far more likely a mistake (a truncated file, a forgotten body) than a wish"
+
 // decodeStrict decodes the single YAML document in data into out (a
 // pointer), recording where each setting is written in pos under pathPrefix.
 // It returns the problems found; fatal means out must not be used (syntax
-// error, or a value the decoder could not get past).
-func decodeStrict(data []byte, file, pathPrefix string, pos map[string]position, out any) (probs Problems, fatal bool) {
+// error, or a value the decoder could not get past). With requireContent, a
+// document with nothing in it (empty, only comments, "---" or null) is a
+// problem.
+func decodeStrict(data []byte, file, pathPrefix string, pos map[string]position, out any, requireContent bool) (probs Problems, fatal bool) {
 	// Pass 1: the node tree, for positions and for problems the decoder
 	// reports without a line.
+	if requireContent && blank(data) {
+		return Problems{{File: file, Msg: emptyConfig}}, true
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return nil, false // an empty file is an empty config
+			if requireContent {
+				return Problems{{File: file, Msg: emptyConfig}}, true
+			}
+			return nil, false
 		}
-		return Problems{syntaxProblem(file, err)}, true
+		return Problems{syntaxProblem(file, data, err)}, true
+	}
+	if requireContent && isNullDocument(&doc) {
+		return Problems{{File: file, Line: doc.Line, Msg: emptyConfig}}, true
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -102,6 +116,9 @@ func decodeStrict(data []byte, file, pathPrefix string, pos map[string]position,
 	// time.Time values the decoder cannot parse abort decoding without a
 	// line number; find them first.
 	if tp := timeProblems(&doc, reflect.TypeOf(out).Elem(), pathPrefix, file); len(tp) > 0 {
+		for i := range tp {
+			tp[i] = idx.named(tp[i])
+		}
 		return tp, true
 	}
 
@@ -115,24 +132,95 @@ func decodeStrict(data []byte, file, pathPrefix string, pos map[string]position,
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return Problems{syntaxProblem(file, err)}, true
+		return Problems{syntaxProblem(file, data, err)}, true
 	}
 	for _, msg := range te.Errors {
-		probs = append(probs, idx.typeProblem(msg, reflect.TypeOf(out).Elem()))
+		probs = append(probs, idx.named(idx.typeProblem(msg, reflect.TypeOf(out).Elem())))
 	}
 	return probs, false
 }
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// syntaxProblem turns a YAML parse error into a Problem.
-func syntaxProblem(file string, err error) Problem {
+// blank reports whether data holds only white space (tabs included, which
+// YAML would call a syntax error) and comments.
+func blank(data []byte) bool {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if l := bytes.TrimSpace(line); len(l) > 0 && l[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// isNullDocument reports whether doc holds nothing: "---" alone, "~" or
+// "null".
+func isNullDocument(doc *yaml.Node) bool {
+	if doc.Kind != yaml.DocumentNode {
+		return false
+	}
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// syntaxProblem turns a YAML parse error in data into a Problem.
+func syntaxProblem(file string, data []byte, err error) Problem {
 	msg := err.Error()
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return Problem{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
+		return Problem{File: file, Line: mistakeLine(data, line, m[2]), Msg: "invalid YAML: " + m[2]}
 	}
 	return Problem{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// mistakeLine finds the line of a YAML syntax error more precisely than
+// yaml.v3 says. For an error inside a block ("did not find expected key",
+// "did not find expected '-' indicator": a mis-indented line) yaml.v3
+// reports the line where the enclosing block starts (its "context mark"),
+// often many lines before the mistake, and does not expose the position of
+// the offending token.
+//
+// This is a heuristic: the mistake is on the first line L at or after the
+// reported one such that the text up to and including line L already fails
+// with the same message. Lines before the mistake parse, or fail
+// differently (a truncated flow collection or quoted string), so L is found
+// by bisection in about log2(lines) parses, on the error path only. In the
+// rare case where a truncation fails with the same message, the answer is
+// still between the block's start and the mistake.
+func mistakeLine(data []byte, reported int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if reported < 1 || reported > len(lines) {
+		return reported
+	}
+	failsAt := func(n int) bool { // does the text up to line n fail with msg?
+		end := 0
+		for _, l := range lines[:n] {
+			end += len(l)
+		}
+		var node yaml.Node
+		err := yaml.NewDecoder(bytes.NewReader(data[:end])).Decode(&node)
+		if err == nil || err == io.EOF {
+			return false
+		}
+		m := lineRE.FindStringSubmatch(err.Error())
+		return m != nil && m[2] == msg
+	}
+	lo, hi := reported, len(lines)
+	if !failsAt(hi) {
+		return reported
+	}
+	for lo < hi { // the smallest n in [lo, hi] with failsAt(n)
+		mid := lo + (hi-lo)/2
+		if failsAt(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // nodeIndex maps lines of one file back to setting paths.
@@ -140,6 +228,22 @@ type nodeIndex struct {
 	file    string
 	pos     map[string]position
 	entries []indexEntry
+	// names holds the name (id) written in each entry of a list in
+	// namedLists, by index path ("routes[3]" -> "orders").
+	names map[string]string
+}
+
+// named sets p.Path to name the list entry it is in (see EntryPath),
+// keeping the index path in p.at.
+func (x *nodeIndex) named(p Problem) Problem {
+	if p.Path == "" {
+		return p
+	}
+	p.at = p.Path
+	p.Path = labelPath(p.Path, func(list string, i int) string {
+		return x.names[list+"["+strconv.Itoa(i)+"]"]
+	})
+	return p
 }
 
 type indexEntry struct {
@@ -169,10 +273,26 @@ func (x *nodeIndex) walk(n *yaml.Node, path string) {
 			x.walk(v, p)
 		}
 	case yaml.SequenceNode:
+		nameKey := ""
+		for _, l := range namedLists {
+			if l.list == path {
+				nameKey = l.key
+			}
+		}
 		for i, v := range n.Content {
 			p := path + "[" + strconv.Itoa(i) + "]"
 			x.pos[p] = position{x.file, v.Line}
 			x.entries = append(x.entries, indexEntry{line: v.Line, path: p, value: v})
+			if nameKey != "" && v.Kind == yaml.MappingNode {
+				for k := 0; k+1 < len(v.Content); k += 2 {
+					if v.Content[k].Value == nameKey && v.Content[k+1].Kind == yaml.ScalarNode {
+						if x.names == nil {
+							x.names = map[string]string{}
+						}
+						x.names[p] = v.Content[k+1].Value
+					}
+				}
+			}
 			x.walk(v, p)
 		}
 	}
@@ -182,6 +302,8 @@ var (
 	unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
 	duplicateKeyRE = regexp.MustCompile(`^mapping key "(.*)" already defined at line (\d+)$`)
 	typeMismatchRE = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
+	// enumRE is a gateway/policy enum's decoding error.
+	enumRE = regexp.MustCompile(`^invalid [a-z -]+ ("(?:[^"\\]|\\.)*"): (.*)$`)
 )
 
 // typeProblem turns one of yaml.v3's TypeError lines ("line N: ...") into a
@@ -203,6 +325,11 @@ func (x *nodeIndex) typeProblem(msg string, root reflect.Type) Problem {
 		f := duplicateKeyRE.FindStringSubmatch(p.Msg)
 		p.Path = x.keyAt(p.Line, f[1])
 		p.Msg = fmt.Sprintf("%q is set twice (first at line %s)", f[1], f[2])
+	case enumRE.MatchString(p.Msg):
+		f := enumRE.FindStringSubmatch(p.Msg)
+		value, _ := strconv.Unquote(f[1])
+		p.Path = x.scalarAt(p.Line, value)
+		p.Msg = "invalid value: " + f[1] + ": " + f[2]
 	case typeMismatchRE.MatchString(p.Msg):
 		f := typeMismatchRE.FindStringSubmatch(p.Msg)
 		p.Path = x.valueAt(p.Line, f[1], f[2])
@@ -216,6 +343,16 @@ func (x *nodeIndex) typeProblem(msg string, root reflect.Type) Problem {
 func (x *nodeIndex) keyAt(line int, k string) string {
 	for _, e := range x.entries {
 		if e.line == line && e.key == k && e.key != "" {
+			return e.path
+		}
+	}
+	return ""
+}
+
+// scalarAt finds the path of the scalar value written on line.
+func (x *nodeIndex) scalarAt(line int, value string) string {
+	for _, e := range x.entries {
+		if v := e.value; v.Line == line && v.Kind == yaml.ScalarNode && v.Value == value {
 			return e.path
 		}
 	}
@@ -419,8 +556,8 @@ func timeProblems(n *yaml.Node, t reflect.Type, path, file string) Problems {
 func withoutShadowed(vprobs, dprobs Problems) Problems {
 	var bad []string
 	for _, p := range dprobs {
-		if strings.HasPrefix(p.Msg, "invalid value: ") && p.Path != "" {
-			bad = append(bad, p.Path)
+		if strings.HasPrefix(p.Msg, "invalid value: ") && p.at != "" {
+			bad = append(bad, p.at)
 		}
 	}
 	if len(bad) == 0 {
@@ -430,7 +567,7 @@ func withoutShadowed(vprobs, dprobs Problems) Problems {
 next:
 	for _, v := range vprobs {
 		for _, b := range bad {
-			if v.Path == b || strings.HasPrefix(v.Path, b+".") || strings.HasPrefix(v.Path, b+"[") {
+			if v.at == b || strings.HasPrefix(v.at, b+".") || strings.HasPrefix(v.at, b+"[") {
 				continue next
 			}
 		}

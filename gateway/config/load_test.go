@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
 // wantLines reads "# want PATH" markers from a YAML text and returns the
@@ -82,13 +84,15 @@ func TestParseMinimal(t *testing.T) {
 	}
 }
 
-func TestParseEmptyFileIsAllDefaults(t *testing.T) {
-	c, err := Parse(nil, "empty.yaml", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Engines.Router != "trie" || len(c.Routes) != 0 {
-		t.Fatalf("want defaults, got %+v", c)
+// An empty config (no bytes, white space, comments, a bare "---" or null)
+// is refused: it would serve nothing, and is far more likely a truncated
+// file or a forgotten body.
+func TestParseEmptyConfigIsAProblem(t *testing.T) {
+	for _, text := range []string{"", "\n\n", "# only a comment\n  # and another\n", "\t\n \t # tabs\r\n", "---\n", "~\n", "null\n", "--- # x\n...\n"} {
+		probs := parseProblems(t, text, "empty.yaml", "")
+		if len(probs) != 1 || !strings.HasPrefix(probs[0].Msg, "config is empty") || probs[0].File != "empty.yaml" {
+			t.Errorf("%q: got %v", text, probs)
+		}
 	}
 }
 
@@ -100,7 +104,7 @@ func TestParseReportsFiveProblemsWithLines(t *testing.T) {
 rate_limits:
   tiers:
     - name: standard
-      limit: 0                  # want rate_limits.tiers[0].limit
+      limit: 0                  # want rate_limits.tiers[0] (name "standard").limit
       window: 60s
       key: client_ip
 backends:
@@ -112,11 +116,11 @@ routes:
     pattern: /a/*
     backend: svc
     auth: none
-  - id: a                       # want routes[1].id
+  - id: a                       # want routes[1] (id "a").id
     pattern: /b/*
-    backend: nosuch             # want routes[1].backend
+    backend: nosuch             # want routes[1] (id "a").backend
     auth: none
-    timout_ms: 5000             # want routes[1].timout_ms
+    timout_ms: 5000             # want routes[1] (id "a").timout_ms
 `
 	probs := parseProblems(t, text, "gw.yaml", "")
 	checkPositions(t, probs, "gw.yaml", wantLines(t, text))
@@ -127,9 +131,9 @@ routes:
 	}
 	out := probs.Error()
 	for _, want := range []string{
-		"gw.yaml:18: routes[1].id: duplicate route id \"a\" (also routes[0])",
-		"gw.yaml:20: routes[1].backend: unknown backend \"nosuch\"",
-		"gw.yaml:22: routes[1].timout_ms: unknown field \"timout_ms\" (did you mean \"timeout_ms\"?)",
+		"gw.yaml:18: routes[1] (id \"a\").id: duplicate route id \"a\" (also routes[0])",
+		"gw.yaml:20: routes[1] (id \"a\").backend: unknown backend \"nosuch\"",
+		"gw.yaml:22: routes[1] (id \"a\").timout_ms: unknown field \"timout_ms\" (did you mean \"timeout_ms\"?)",
 	} {
 		if !strings.Contains(out, want+"\n") && !strings.HasSuffix(out, want) {
 			t.Errorf("missing line %q in:\n%s", want, out)
@@ -145,8 +149,8 @@ backends:
   - name: svc
     instances:
       - url: http://127.0.0.1:9101
-        wieght: 2               # want backends[0].instances[0].wieght
-    healthcheck: {}             # want backends[0].healthcheck
+        wieght: 2               # want backends[0] (name "svc").instances[0].wieght
+    healthcheck: {}             # want backends[0] (name "svc").healthcheck
 `
 	probs := parseProblems(t, text, "gw.yaml", "")
 	checkPositions(t, probs, "gw.yaml", wantLines(t, text))
@@ -169,8 +173,8 @@ func TestParseTypeErrors(t *testing.T) {
 	text := `rate_limits:
   tiers:
     - name: t
-      limit: lots               # want rate_limits.tiers[0].limit
-      window: 60                # want rate_limits.tiers[0].window
+      limit: lots               # want rate_limits.tiers[0] (name "t").limit
+      window: 60                # want rate_limits.tiers[0] (name "t").window
       key: global
 routes: {}                      # want routes
 `
@@ -222,7 +226,7 @@ func TestParseNotAMapping(t *testing.T) {
 }
 
 func TestParseMissingSettingPointsAtEnclosingEntry(t *testing.T) {
-	text := minimalYAML + `  - id: b                       # want routes[1].backend
+	text := minimalYAML + `  - id: b                       # want routes[1] (id "b").backend
     pattern: /b/*
     auth: none
 `
@@ -308,17 +312,17 @@ func TestKeysFileProblemsPointIntoIt(t *testing.T) {
 	keys := `- id: k1
   sha256: ` + hashOf("k1") + `
   partner_id: p1
-- id: k1                          # want auth.api_keys_file[1].id
-  sha256: ` + hashOf("inline") + ` # want auth.api_keys_file[1].sha256
-  partner: p2                     # want auth.api_keys_file[1].partner
-  tier: gold                      # want auth.api_keys_file[1].tier
+- id: k1                          # want auth.api_keys_file[1] (id "k1").id
+  sha256: ` + hashOf("inline") + ` # want auth.api_keys_file[1] (id "k1").sha256
+  partner: p2                     # want auth.api_keys_file[1] (id "k1").partner
+  tier: gold                      # want auth.api_keys_file[1] (id "k1").tier
 `
 	path := apiKeysFixture(t, keys)
 	_, err := Load(path)
 	probs, _ := err.(Problems)
 	want := wantLines(t, keys)
 	// partner_id is missing from entry 1: reported at the entry's line.
-	want["auth.api_keys_file[1].partner_id"] = want["auth.api_keys_file[1].id"]
+	want[`auth.api_keys_file[1] (id "k1").partner_id`] = want[`auth.api_keys_file[1] (id "k1").id`]
 	checkPositions(t, probs, filepath.Join(filepath.Dir(path), "partners.yaml"), want)
 	if !strings.Contains(probs.Error(), `unknown field "partner" (did you mean "partner_id"?)`) {
 		t.Errorf("no suggestion for a truncated field:\n%v", probs)
@@ -332,7 +336,7 @@ func TestKeysFileBadTimeHasALine(t *testing.T) {
 	keys := `- id: k1
   sha256: ` + hashOf("k1") + `
   partner_id: p1
-  expires_at: "2024-01-01"        # want auth.api_keys_file[0].expires_at
+  expires_at: "2024-01-01"        # want auth.api_keys_file[0] (id "k1").expires_at
 `
 	path := apiKeysFixture(t, keys)
 	_, err := Load(path)
@@ -370,5 +374,114 @@ func TestProblemString(t *testing.T) {
 	ps := Problems{{Path: "a", Msg: "x"}, {Path: "b", Msg: "y"}}
 	if ps.Error() != "a: x\nb: y" {
 		t.Errorf("Problems.Error() = %q", ps.Error())
+	}
+}
+
+// Enumerated settings of policy types are checked when decoded: each bad
+// value is a problem at its line, next to every other problem, and nothing
+// is checked against a default standing in for it (a misspelt auth is not
+// taken for jwt, which would demand auth.jwt settings).
+func TestParseEnumValues(t *testing.T) {
+	text := `
+rate_limits:
+  tiers:
+    - {name: anon, limit: 30, window: 60s, key: client_ip}
+    - name: users
+      limit: 10
+      window: 1s
+      key: user                          # want rate_limits.tiers[1] (name "users").key
+      algorithm: token_bucket            # want rate_limits.tiers[1] (name "users").algorithm
+    - name: nokey                        # want rate_limits.tiers[2] (name "nokey").key
+      limit: 10
+      window: 1s
+backends:
+  - name: svc
+    balance: random                      # want backends[0] (name "svc").balance
+    instances:
+      - url: http://127.0.0.1:9101
+routes:
+  - id: a
+    pattern: /a/*
+    backend: svc
+    auth: nonee                          # want routes[0] (id "a").auth
+    rate_limit_tier: anon
+    rate_limit_fail_mode: sometimes      # want routes[0] (id "a").rate_limit_fail_mode
+    priority: p1                         # want routes[0] (id "a").priority
+    methods:
+      - GET
+      - get                              # want routes[0] (id "a").methods[1]
+    cors:
+      allowed_origins: ["*"]
+      allowed_methods:
+        - GET
+        - post                           # want routes[0] (id "a").cors.allowed_methods[1]
+        - FETCH                          # want routes[0] (id "a").cors.allowed_methods[2]
+  - id: b
+    pattern: /b/*
+    backend: svc
+    auth: none
+    methods: [FETCH]                     # want routes[1] (id "b").methods[0]
+    rate_limit_fail_mode: [open]         # want routes[1] (id "b").rate_limit_fail_mode
+    timeout_ms: -1                       # want routes[1] (id "b").timeout_ms
+  - id: c
+    pattern: /b/*
+    backend: svc
+    auth: none
+    methods: [fetch, POST]               # want routes[2] (id "c").methods[0]
+`
+	probs := parseProblems(t, text, "gw.yaml", "")
+	checkPositions(t, probs, "gw.yaml", wantLines(t, text))
+	out := probs.Error()
+	for _, want := range []string{
+		`.key: invalid value: "user": want user_id, api_key, client_ip or global`,
+		`.algorithm: invalid value: "token_bucket": want sliding_window or gcra`,
+		`(name "nokey").key: is required: want user_id, api_key, client_ip or global`,
+		`.balance: invalid value: "random": want round_robin or least_outstanding`,
+		`.auth: invalid value: "nonee": want jwt, api_key or none`,
+		`rate_limit_fail_mode: invalid value: "sometimes": want open or closed`,
+		`.priority: invalid value: "p1": want P0, P1, P2 or P3`,
+		`(id "a").methods[1]: invalid value: "get": methods are case-sensitive: want GET`,
+		`allowed_methods[1]: invalid value: "post": methods are case-sensitive: want POST`,
+		`allowed_methods[2]: invalid value: "FETCH": want one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`,
+		`(id "b").methods[0]: invalid value: "FETCH": want one of GET`,
+		`(id "b").rate_limit_fail_mode: invalid value: want a string, got a list`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+
+	c, err := Parse([]byte(`
+rate_limits:
+  tiers:
+    - {name: anon, limit: 30, window: 60s, key: client_ip, algorithm: gcra}
+backends:
+  - {name: svc, balance: least_outstanding, instances: [{url: "http://127.0.0.1:9101"}]}
+routes:
+  - id: a
+    pattern: /a/*
+    backend: svc
+    auth: none
+    rate_limit_tier: anon
+    rate_limit_fail_mode: closed
+    priority: P0
+    methods: [GET, HEAD]
+    cors: {allowed_origins: ["*"], allowed_methods: [GET]}
+  - {id: b, pattern: /b, backend: svc, auth: api_key}
+`), "gw.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, b, tier := c.Routes[0], c.Backends[0], c.RateLimit.Tiers[0]
+	if r.Auth != AuthNone || r.RateLimitFailMode != FailClosed || r.Priority != policy.P0 ||
+		r.Methods.Set() != policy.MethodSet(0).With(policy.MethodGet).With(policy.MethodHead) ||
+		r.CORS.AllowedMethods.Set() != policy.MethodSet(0).With(policy.MethodGet) {
+		t.Errorf("decoded %+v %+v", r, r.CORS)
+	}
+	if c.Routes[1].Auth != AuthAPIKey || c.Routes[1].Priority != DefaultRoutePriority || len(c.Routes[1].Methods) != 0 {
+		t.Errorf("decoded %+v", c.Routes[1])
+	}
+	if b.Balance != policy.LeastOutstanding || tier.Key != policy.KeyClientIP || tier.Algorithm != policy.GCRA {
+		t.Errorf("decoded %+v %+v", b, tier)
 	}
 }

@@ -16,12 +16,21 @@ type Problem struct {
 	// enclosing one written in the file when the setting itself is absent.
 	// 0 when unknown (a Config built in code).
 	Line int
-	// Path names the setting: "routes[3].backend", "listen.traffic",
-	// "auth.api_keys_file[1].sha256". Empty for file-level problems such as
-	// YAML syntax errors.
+	// Path names the setting: "listen.traffic", `routes[3] (id
+	// "orders").backend`, `backends[0] (name "users").instances[1].url`,
+	// `auth.api_keys_file[1] (id "k2").sha256`. An entry of a list whose
+	// entries have a name (routes and API keys by id, backends and tiers
+	// by name, admin tokens by id) carries its index and, when it has one,
+	// its name (see EntryPath). Empty for file-level problems such as YAML
+	// syntax errors.
 	Path string
-	// Msg says what is wrong, in words a config author can act on.
+	// Msg says what is wrong, in words a config author can act on. Every
+	// URL quoted in it is redacted (RedactURL).
 	Msg string
+
+	// at is Path without entry names ("routes[3].backend"): how problems
+	// about the same setting are matched up.
+	at string
 }
 
 // String renders the problem as "file:line: path: message", leaving out the
@@ -90,6 +99,55 @@ func (ps Problems) sortByPosition(mainFile string) {
 		}
 		return ps[i].Line < ps[j].Line
 	})
+}
+
+// namedLists are the lists whose entries problems name, and the key of
+// each entry's name.
+var namedLists = []struct{ list, key string }{
+	{"routes", "id"},
+	{"backends", "name"},
+	{"rate_limits.tiers", "name"},
+	{"auth.api_keys", "id"},
+	{"auth.api_keys_file", "id"},
+	{"admin.tokens", "id"},
+}
+
+// EntryPath renders entry i of a list as problems name it: `routes[5] (id
+// "orders")` for a list in namedLists with a non-empty name, else
+// "routes[5]".
+func EntryPath(list string, i int, name string) string {
+	p := list + "[" + strconv.Itoa(i) + "]"
+	if name == "" {
+		return p
+	}
+	for _, l := range namedLists {
+		if l.list == list {
+			return p + " (" + l.key + " " + strconv.Quote(name) + ")"
+		}
+	}
+	return p
+}
+
+// labelPath turns an index path ("routes[5].backend") into the path
+// problems show (`routes[5] (id "orders").backend`); name returns the name
+// of entry i of list, "" if none.
+func labelPath(path string, name func(list string, i int) string) string {
+	for _, l := range namedLists {
+		rest, ok := strings.CutPrefix(path, l.list+"[")
+		if !ok {
+			continue
+		}
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return path
+		}
+		i, err := strconv.Atoi(rest[:end])
+		if err != nil {
+			return path
+		}
+		return EntryPath(l.list, i, name(l.list, i)) + rest[end+1:]
+	}
+	return path
 }
 
 // position is where a setting was written.

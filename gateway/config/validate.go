@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
 // Validate checks c (normally after ApplyDefaults) and returns every problem
@@ -47,9 +49,36 @@ type validator struct {
 	backendByName map[string]bool
 }
 
+// add records a problem with the setting at path, an index path like
+// "routes[3].backend"; the problem's Path names the entry too (EntryPath).
 func (v *validator) add(path, format string, args ...any) {
 	pos := v.c.src.locate(path)
-	v.probs = append(v.probs, Problem{File: pos.file, Line: pos.line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.probs = append(v.probs, Problem{File: pos.file, Line: pos.line, Path: labelPath(path, v.entryName), Msg: fmt.Sprintf(format, args...), at: path})
+}
+
+// entryName is the name (id) of entry i of a list in namedLists, "" if it
+// has none.
+func (v *validator) entryName(list string, i int) string {
+	c := v.c
+	inline := len(c.Auth.APIKeys)
+	if c.src != nil {
+		inline = c.src.inlineKeys
+	}
+	switch {
+	case list == "routes" && i < len(c.Routes):
+		return c.Routes[i].ID
+	case list == "backends" && i < len(c.Backends):
+		return c.Backends[i].Name
+	case list == "rate_limits.tiers" && i < len(c.RateLimit.Tiers):
+		return c.RateLimit.Tiers[i].Name
+	case list == "auth.api_keys" && i < min(inline, len(c.Auth.APIKeys)):
+		return c.Auth.APIKeys[i].ID
+	case list == "auth.api_keys_file" && inline+i < len(c.Auth.APIKeys):
+		return c.Auth.APIKeys[inline+i].ID
+	case list == "admin.tokens" && i < len(c.Admin.Tokens):
+		return c.Admin.Tokens[i].ID
+	}
+	return ""
 }
 
 // --- listen, limits, engines, gateway, access log --------------------------
@@ -92,9 +121,14 @@ func (v *validator) top() {
 		}
 	}
 
+	if l.MaxConnections < 1 {
+		v.add("limits.max_connections", "must be at least 1 (or left out for the default %d)", DefaultMaxConnections)
+	}
+
 	if p := c.Gateway.ForwardedProto; p != "http" && p != "https" {
 		v.add("gateway.forwarded_proto", "%q: want http or https", p)
 	}
+	v.stripHeaders()
 
 	a := c.AccessLog
 	if a.Output == "" {
@@ -108,54 +142,62 @@ func (v *validator) top() {
 	}
 }
 
-// redactURL hides a password in a URL quoted in a problem (problems reach
-// logs and the audit log).
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
+// MaxStripHeaderLen bounds the names in gateway.strip_inbound_headers, so
+// the pipeline can compare them in a fixed buffer without allocating.
+const MaxStripHeaderLen = 64
+
+// stripHeaders checks gateway.strip_inbound_headers: header names, each
+// once. Names are compared as the engines compare them: case-insensitively,
+// and with '_' equal to '-' (some servers and CGI-style backends merge the
+// two, so "X_Real_IP" reaches them as X-Real-IP).
+func (v *validator) stripHeaders() {
+	first := map[string]int{}
+	for i, h := range v.c.Gateway.StripInboundHeaders {
+		p := fmt.Sprintf("gateway.strip_inbound_headers[%d]", i)
+		if !isToken(h) {
+			v.add(p, "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~, nothing else)", h)
+			continue
 		}
+		if len(h) > MaxStripHeaderLen {
+			v.add(p, "%q is longer than %d characters", h, MaxStripHeaderLen)
+			continue
+		}
+		k := strings.ToLower(strings.ReplaceAll(h, "_", "-"))
+		if j, dup := first[k]; dup {
+			v.add(p, "%q is listed twice (also gateway.strip_inbound_headers[%d]; names ignore case, and '_' counts as '-')", h, j)
+			continue
+		}
+		first[k] = i
 	}
-	if at := strings.LastIndexByte(raw, '@'); at >= 0 {
-		return "(credentials hidden)" + raw[at:]
-	}
-	return raw
 }
 
-// limiter checks the section of the engine in use (engines.limiter).
-func (v *validator) limiter() {
-	l := &v.c.Limiter
-	switch v.c.Engines.Limiter {
-	case "redis":
-		if l.Redis.URL == "" {
-			v.add("limiter.redis.url", "is required with engines.limiter redis (or pass -redis URL)")
-		} else if u, err := url.Parse(l.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			v.add("limiter.redis.url", "%q: want redis://host:port[/db], rediss://... or unix://...", redactURL(l.Redis.URL))
-		}
-		if l.Redis.PoolSize < 0 {
-			v.add("limiter.redis.pool_size", "must not be negative")
-		}
-	case "crdt":
-		if l.CRDT.Bind != "" {
-			v.listenAddr("limiter.crdt.bind", l.CRDT.Bind)
-		}
-		for i, p := range l.CRDT.Peers {
-			if _, _, err := net.SplitHostPort(p); err != nil {
-				v.add(fmt.Sprintf("limiter.crdt.peers[%d]", i), "%q: want host:port", p)
-			}
-		}
-		if l.CRDT.SyncInterval < 0 {
-			v.add("limiter.crdt.sync_interval", "must not be negative")
-		}
-		if l.CRDT.ExpectedNodes < 0 {
-			v.add("limiter.crdt.expected_nodes", "must not be negative")
-		}
-		switch l.CRDT.PartitionMode {
-		case "", "scale", "open", "closed":
+// isToken reports whether s is an RFC 9110 token, the form of a header
+// field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
 		default:
-			v.add("limiter.crdt.partition_mode", "%q: want scale, open or closed", l.CRDT.PartitionMode)
+			return false
 		}
+	}
+	return true
+}
+
+// limiter checks the limiter: section through the engines registry's hook
+// (SetLimiterCheck): each engine decodes and checks its own section.
+func (v *validator) limiter() {
+	check := limiterCheck.Load()
+	if check == nil {
+		return
+	}
+	for _, p := range (*check)(v.c.Engines.Limiter, v.c.Limiter) {
+		v.add(p.Path, "%s", p.Msg)
 	}
 }
 
@@ -199,16 +241,8 @@ func (v *validator) tiers() {
 		if t.Window <= 0 {
 			v.add(p+".window", "must be a duration > 0, like 60s")
 		}
-		switch t.Key {
-		case TierKeyUserID, TierKeyAPIKey, TierKeyClientIP, TierKeyGlobal:
-		default:
-			v.add(p+".key", "%q: want user_id, api_key, client_ip or global", t.Key)
-		}
-		switch t.Algorithm {
-		case AlgorithmSlidingWindow, AlgorithmGCRA:
-		default:
-			v.add(p+".algorithm", "%q: want sliding_window or gcra", t.Algorithm)
-		}
+		checkEnum(v, p+".key", t.Key, policy.LimitKeyKinds(), true)
+		checkEnum(v, p+".algorithm", t.Algorithm, policy.LimitAlgorithms(), false)
 	}
 }
 
@@ -236,7 +270,7 @@ func (v *validator) backends() {
 		for k, in := range b.Instances {
 			ip := fmt.Sprintf("%s.instances[%d]", p, k)
 			if msg := checkInstanceURL(in.URL); msg != "" {
-				v.add(ip+".url", "%q: %s", in.URL, msg)
+				v.add(ip+".url", "%q: %s", RedactURL(in.URL), msg)
 			}
 			if in.Weight < 0 {
 				v.add(ip+".weight", "must not be negative")
@@ -246,11 +280,7 @@ func (v *validator) backends() {
 			v.add(p+".health_check.path", "%q must start with '/'", b.HealthCheck.Path)
 		}
 		v.health(p+".health_check", &b.HealthCheck)
-		switch b.Balance {
-		case BalanceRoundRobin, BalanceLeastOutstanding:
-		default:
-			v.add(p+".balance", "%q: want %s or %s", b.Balance, BalanceRoundRobin, BalanceLeastOutstanding)
-		}
+		checkEnum(v, p+".balance", b.Balance, policy.Balances(), false)
 		if b.MaxInFlight < 1 {
 			v.add(p+".max_in_flight", "must be at least 1")
 		}
@@ -381,28 +411,10 @@ func checkInstanceURL(s string) string {
 
 // --- routes -----------------------------------------------------------------
 
-// methodBits maps the known methods to bits of a set.
-var methodBits = map[string]uint8{
-	"GET": 1 << 0, "HEAD": 1 << 1, "POST": 1 << 2, "PUT": 1 << 3,
-	"PATCH": 1 << 4, "DELETE": 1 << 5, "OPTIONS": 1 << 6,
-}
-
-const allMethodBits uint8 = 1<<7 - 1
-
-func methodNames(set uint8) string {
-	var names []string
-	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
-		if set&methodBits[m] != 0 {
-			names = append(names, m)
-		}
-	}
-	return strings.Join(names, ", ")
-}
-
 func (v *validator) routes() {
 	type seenPattern struct {
 		index   int
-		methods uint8
+		methods policy.MethodSet
 	}
 	ids := map[string]int{}
 	patterns := map[string][]seenPattern{}
@@ -424,36 +436,34 @@ func (v *validator) routes() {
 		}
 
 		// methods
-		var set uint8
+		var set policy.MethodSet
 		for k, m := range r.Methods {
-			bit, ok := methodBits[m]
+			mp := fmt.Sprintf("%s.methods[%d]", p, k)
 			switch {
-			case !ok && methodBits[strings.ToUpper(m)] != 0:
-				v.add(fmt.Sprintf("%s.methods[%d]", p, k), "unknown method %q (methods are case-sensitive: %q)", m, strings.ToUpper(m))
-			case !ok:
-				v.add(fmt.Sprintf("%s.methods[%d]", p, k), "unknown method %q: want one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", m)
-			case set&bit != 0:
-				v.add(fmt.Sprintf("%s.methods[%d]", p, k), "method %s is listed twice", m)
+			case !m.Valid():
+				v.add(mp, "invalid method %d: want one of %s", uint8(m), policy.KnownMethods)
+			case set.Has(m):
+				v.add(mp, "method %s is listed twice", m)
 			}
-			set |= bit
+			set = set.With(m)
 		}
 		if len(r.Methods) == 0 {
-			set = allMethodBits
+			set = policy.AllMethods
 		}
 
 		// pattern, and its uniqueness per method
-		if msg := checkPattern(r.Pattern); msg != "" {
-			v.add(p+".pattern", "%q: %s", r.Pattern, msg)
+		if _, err := policy.ParsePattern(r.Pattern); err != nil {
+			v.add(p+".pattern", "%q: %v", r.Pattern, err)
 		} else {
 			for _, s := range patterns[r.Pattern] {
 				if both := s.methods & set; both != 0 {
-					v.add(p+".pattern", "%q for %s is already routed by routes[%d] (%s)", r.Pattern, methodNames(both), s.index, v.c.Routes[s.index].ID)
+					v.add(p+".pattern", "%q for %s is already routed by routes[%d] (%s)", r.Pattern, both.Allow(), s.index, v.c.Routes[s.index].ID)
 					break
 				}
 			}
 			patterns[r.Pattern] = append(patterns[r.Pattern], seenPattern{i, set})
 
-			if r.StripPrefix != "" && !isSegmentPrefix(r.StripPrefix, r.Pattern) {
+			if r.StripPrefix != "" && !policy.IsSegmentPrefix(r.StripPrefix, r.Pattern) {
 				v.add(p+".strip_prefix", "%q is not a whole-segment prefix of the pattern %q", r.StripPrefix, r.Pattern)
 			}
 		}
@@ -466,11 +476,7 @@ func (v *validator) routes() {
 		}
 
 		// auth and scopes
-		switch r.Auth {
-		case AuthJWT, AuthAPIKey, AuthNone:
-		default:
-			v.add(p+".auth", "%q: want jwt, api_key or none", r.Auth)
-		}
+		checkEnum(v, p+".auth", r.Auth, policy.Auths(), false)
 		if r.Auth == AuthNone && len(r.RequiredScopes) > 0 {
 			v.add(p+".required_scopes", "needs an authenticated route: auth none has no scopes to check")
 		}
@@ -481,17 +487,13 @@ func (v *validator) routes() {
 			switch {
 			case !ok:
 				v.add(p+".rate_limit_tier", "unknown tier %q", r.RateLimitTier)
-			case t.Key == TierKeyUserID && r.Auth == AuthNone:
+			case t.Key == policy.KeyUserID && r.Auth == AuthNone:
 				v.add(p+".rate_limit_tier", "tier %q counts per user_id, but auth none routes have no user id", t.Name)
-			case t.Key == TierKeyAPIKey && r.Auth != AuthAPIKey:
+			case t.Key == policy.KeyAPIKey && r.Auth != AuthAPIKey:
 				v.add(p+".rate_limit_tier", "tier %q counts per api_key, but this route (auth %s) has no API key", t.Name, r.Auth)
 			}
 		}
-		switch r.RateLimitFailMode {
-		case FailOpen, FailClosed:
-		default:
-			v.add(p+".rate_limit_fail_mode", "%q: want open or closed", r.RateLimitFailMode)
-		}
+		checkEnum(v, p+".rate_limit_fail_mode", r.RateLimitFailMode, policy.FailModes(), false)
 
 		if r.RateLimitDeadlineMS < 0 {
 			v.add(p+".rate_limit_deadline_ms", "must be > 0 (or left out for the default %dms)", DefaultRateLimitDeadlineMS)
@@ -506,11 +508,7 @@ func (v *validator) routes() {
 		if r.MaxBodyBytes < 0 {
 			v.add(p+".max_body_bytes", "must not be negative")
 		}
-		switch r.Priority {
-		case "P0", "P1", "P2", "P3":
-		default:
-			v.add(p+".priority", "%q: want P0, P1, P2 or P3", r.Priority)
-		}
+		checkEnum(v, p+".priority", r.Priority, policy.Priorities(), false)
 
 		// deprecation
 		if r.Sunset != "" {
@@ -528,6 +526,25 @@ func (v *validator) routes() {
 	}
 }
 
+// checkEnum reports an enumerated setting that holds none of its values.
+// Decoding refuses a bad spelling (with its line), so only a Config built
+// in code gets here with one: zero (left out: required, or a default that
+// ApplyDefaults did not fill) or a number outside the type's values.
+func checkEnum[T interface {
+	~uint8
+	Valid() bool
+}](v *validator, path string, x T, want string, required bool) {
+	switch {
+	case x.Valid():
+	case x == 0 && required:
+		v.add(path, "is required: %s", want)
+	case x == 0:
+		v.add(path, "is not set: %s (ApplyDefaults fills it)", want)
+	default:
+		v.add(path, "invalid value %d: %s", uint8(x), want)
+	}
+}
+
 func validID(s string) bool {
 	for _, r := range s {
 		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) || r == '-' || r == '_' || r == '.') {
@@ -535,54 +552,6 @@ func validID(s string) bool {
 		}
 	}
 	return true
-}
-
-// checkPattern returns what is wrong with a route pattern, or "". The grammar
-// is pipeline.RouteSpec's: an absolute path, optionally ending in "/*".
-func checkPattern(p string) string {
-	if p == "" {
-		return "is required"
-	}
-	if p[0] != '/' {
-		return "must start with '/'"
-	}
-	for _, r := range p {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return "must not contain whitespace or control characters"
-		}
-		if r > 0x7e {
-			return "must be ASCII (patterns match the raw request path)"
-		}
-	}
-	if strings.ContainsAny(p, "%?#\\{}") {
-		return "must not contain '%', '?', '#', '\\', '{' or '}' (patterns match the raw, canonical request path, without query)"
-	}
-	if strings.Contains(p, "//") {
-		return "must not contain an empty segment (\"//\")"
-	}
-	base := strings.TrimSuffix(p, "/*")
-	if base != p && strings.HasSuffix(base, "/") {
-		return "a prefix pattern is \"<path>/*\", not \"<path>//*\""
-	}
-	if strings.Contains(base, "*") {
-		return "'*' is only allowed as a final \"/*\""
-	}
-	for _, seg := range strings.Split(base, "/") {
-		if seg == "." || seg == ".." {
-			return "must not contain \".\" or \"..\" segments"
-		}
-	}
-	return ""
-}
-
-// isSegmentPrefix reports whether strip is a prefix of pattern's literal part
-// ending at a segment boundary: "/api/v2" of "/api/v2/users/*", not "/api/v".
-func isSegmentPrefix(strip, pattern string) bool {
-	if !strings.HasPrefix(strip, "/") || strings.HasSuffix(strip, "/") || checkPattern(strip) != "" || strings.Contains(strip, "*") {
-		return false
-	}
-	base := strings.TrimSuffix(pattern, "/*")
-	return base == strip || strings.HasPrefix(base, strip+"/")
 }
 
 func (v *validator) cors(p string, c *CORS) {
@@ -596,15 +565,15 @@ func (v *validator) cors(p string, c *CORS) {
 			continue
 		}
 		if msg := checkOrigin(o); msg != "" {
-			v.add(fmt.Sprintf("%s.allowed_origins[%d]", p, k), "%q: %s", o, msg)
+			v.add(fmt.Sprintf("%s.allowed_origins[%d]", p, k), "%q: %s", RedactURL(o), msg)
 		}
 	}
 	if wildcard && c.Credentials {
 		v.add(p+".allow_credentials", "browsers refuse credentials with origin \"*\": list the origins")
 	}
 	for k, m := range c.AllowedMethods {
-		if methodBits[m] == 0 {
-			v.add(fmt.Sprintf("%s.allowed_methods[%d]", p, k), "unknown method %q", m)
+		if !m.Valid() {
+			v.add(fmt.Sprintf("%s.allowed_methods[%d]", p, k), "invalid method %d: want one of %s", uint8(m), policy.KnownMethods)
 		}
 	}
 	if c.MaxAgeSeconds < 0 {
@@ -678,7 +647,7 @@ func (v *validator) auth() {
 	}
 	if j.JWKSURL != "" {
 		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.add("auth.jwt.jwks_url", "%q: want an http:// or https:// URL", j.JWKSURL)
+			v.add("auth.jwt.jwks_url", "%q: want an http:// or https:// URL", RedactURL(j.JWKSURL))
 		}
 	}
 	if j.RefreshInterval <= 0 {

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatelab/gatelab/gateway/config"
 )
 
 // MaxConfigBytes bounds the body of PUT /config and POST /config/validate.
@@ -64,7 +65,7 @@ func (m *Manager) Authenticate(next http.Handler) http.Handler {
 			}
 		}
 		if actor == "" {
-			m.opts.Logf("control: admin API: rejected a bearer token from %s (no admin token matches)", r.RemoteAddr)
+			m.opts.Logger.Warn("admin API: rejected a bearer token (no admin token matches)", "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatelab-admin", error="invalid_token"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
 			return
@@ -94,6 +95,10 @@ func bearer(h string) (string, bool) {
 	return token, token != ""
 }
 
+// getConfig answers the served YAML exactly as it was submitted, secrets
+// and all (the admin token's holder may change the whole config anyway):
+// a client edits it and PUTs it back, and the no-op rule and the audit
+// diff compare bytes, so a redacted copy would not round-trip.
 func (m *Manager) getConfig(w http.ResponseWriter, r *http.Request) {
 	version, raw := m.Current()
 	w.Header().Set("X-Config-Version", strconv.FormatInt(version, 10))
@@ -101,6 +106,7 @@ func (m *Manager) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
+	arrived := m.opts.Now() // the change's PublishedAt: propagation starts here
 	q := r.URL.Query().Get("expected_version")
 	expected, err := strconv.ParseInt(q, 10, 64)
 	if q == "" || err != nil || expected < 0 {
@@ -114,18 +120,14 @@ func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		// Valid YAML (no routes, no admin tokens), but far more likely a
-		// forgotten body than a wish to serve nothing.
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "empty_config", "message": "the body must be the whole config YAML"})
-		return
-	}
+	// An empty body is refused by config.Parse like every empty config
+	// (422, "config is empty"), and audited and counted as a refusal.
 	actor, _ := r.Context().Value(actorKey{}).(string)
 	if m.opts.Publish != nil {
 		m.publishConfig(w, raw, expected, actor)
 		return
 	}
-	res, err := m.Submit(raw, Submission{Source: SourceAdmin, Name: "PUT /config", Actor: actor, ExpectedVersion: &expected})
+	res, err := m.Submit(raw, Submission{Source: SourceAdmin, Name: "PUT /config", Actor: actor, ExpectedVersion: &expected, PublishedAt: arrived})
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]any{"version": res.Version, "previous": res.Previous, "result": res.Outcome})
@@ -147,21 +149,30 @@ func (m *Manager) putConfig(w http.ResponseWriter, r *http.Request) {
 // source (etcd): the change is validated here, then written to the source
 // with compare-and-swap on expected, so every node gets it the same way; the
 // answer waits (bounded) until this node serves it.
+//
+// Every refusal here (invalid, conflict, stale, source unavailable) is
+// audited and counted like a refused Submit: the config never reaches the
+// source, so no node would.
 func (m *Manager) publishConfig(w http.ResponseWriter, raw []byte, expected int64, actor string) {
+	sub := Submission{Source: SourceAdmin, Actor: actor, Name: "PUT /config"}
 	if err := m.Validate(raw); err != nil && !errors.Is(err, ErrStale) {
+		m.reject(sub, OutcomeRejected, err)
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "invalid_config", "problems": problemsOf(err)})
 		return
 	}
 	v, err := m.opts.Publish(raw, expected, actor)
 	switch {
 	case errors.Is(err, ErrConflict):
-		writeJSON(w, http.StatusConflict, map[string]any{"error": "version_conflict", "current_version": v, "message": err.Error()})
+		m.reject(sub, OutcomeConflict, err)
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "version_conflict", "current_version": v, "message": config.RedactURLsIn(err.Error())})
 		return
 	case errors.Is(err, ErrStale):
-		writeJSON(w, http.StatusConflict, map[string]any{"error": "stale_version", "message": err.Error()})
+		m.reject(sub, OutcomeStale, err)
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "stale_version", "message": config.RedactURLsIn(err.Error())})
 		return
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "source_unavailable", "message": err.Error()})
+		m.reject(sub, OutcomeRejected, err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "source_unavailable", "message": config.RedactURLsIn(err.Error())})
 		return
 	}
 	deadline := time.Now().Add(publishWait)

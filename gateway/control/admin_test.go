@@ -156,8 +156,16 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Errorf("PUT /config%s: %d %s", q, r.status, r.raw)
 		}
 	}
-	if r := a.do("PUT", "/config?expected_version=1", opsToken, []byte("\n")); r.status != 400 || r.body["error"] != "empty_config" {
-		t.Errorf("PUT of an empty body: %d %s", r.status, r.raw)
+	// An empty config is refused like any invalid one, audited as such.
+	for _, body := range []string{"", "\n", "# nothing\n"} {
+		r := a.do("PUT", "/config?expected_version=1", opsToken, []byte(body))
+		problems, _ := r.body["problems"].([]any)
+		if r.status != 422 || r.body["error"] != "invalid_config" || len(problems) != 1 || !strings.Contains(r.raw, `"message":"config is empty`) {
+			t.Errorf("PUT of the body %q: %d %s", body, r.status, r.raw)
+		}
+		if entry := e.audit.next(t); entry["result"] != "rejected" || entry["actor"] != "ops" {
+			t.Errorf("audit of an empty PUT: %v", entry)
+		}
 	}
 	// PUT: success.
 	v2 := baseSpec(0)
@@ -228,6 +236,12 @@ func TestAdminEndpoints(t *testing.T) {
 	r = a.do("POST", "/config/validate", opsToken, []byte(invalidYAML))
 	if problems, _ := r.body["problems"].([]any); r.status != 422 || r.body["valid"] != false || len(problems) != len(wantProblems) {
 		t.Errorf("validate invalid: %d %s", r.status, r.raw)
+	}
+	for _, body := range []string{"", "  \n\t\n", "# only comments\n---\n"} {
+		r := a.do("POST", "/config/validate", opsToken, []byte(body))
+		if r.status != 422 || r.body["valid"] != false || !strings.Contains(r.raw, `"message":"config is empty`) {
+			t.Errorf("validate of the body %q: %d %s", body, r.status, r.raw)
+		}
 	}
 	r = a.do("POST", "/config/validate", opsToken, baseSpec(1).yaml())
 	if problems, _ := r.body["problems"].([]any); r.status != 422 || len(problems) != 1 || !strings.Contains(r.raw, "not above the served version 2") {

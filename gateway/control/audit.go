@@ -36,7 +36,9 @@ type problemJSON struct {
 }
 
 // problemsOf lists err's problems: each entry of a config.Problems, or err's
-// text as a single problem.
+// text as a single problem. URLs in messages are redacted
+// (config.RedactURLsIn): config problems already are, other errors (a
+// Target.Apply failure) may quote a URL.
 func problemsOf(err error) []problemJSON {
 	if err == nil {
 		return nil
@@ -45,11 +47,11 @@ func problemsOf(err error) []problemJSON {
 	if errors.As(err, &ps) {
 		out := make([]problemJSON, len(ps))
 		for i, p := range ps {
-			out[i] = problemJSON{File: p.File, Line: p.Line, Path: p.Path, Message: p.Msg}
+			out[i] = problemJSON{File: p.File, Line: p.Line, Path: p.Path, Message: config.RedactURLsIn(p.Msg)}
 		}
 		return out
 	}
-	return []problemJSON{{Message: err.Error()}}
+	return []problemJSON{{Message: config.RedactURLsIn(err.Error())}}
 }
 
 // longHex matches what could be a hash or a hex token; audit messages never
@@ -68,12 +70,12 @@ func (m *Manager) audit(ent auditEntry, result Outcome, err error) {
 	}
 	line, jerr := json.Marshal(ent)
 	if jerr != nil {
-		m.opts.Logf("control: audit entry: %v", jerr)
+		m.opts.Logger.Error("audit log: entry not encoded", "error", jerr)
 		return
 	}
 	line = append(line, '\n')
 	if _, werr := m.opts.Audit.Write(line); werr != nil {
-		m.opts.Logf("control: writing the audit log: %v", werr)
+		m.opts.Logger.Error("audit log: write failed", "error", werr)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,9 +63,12 @@ type Options struct {
 	// a no-op), with Submit's lock held and in version order. It must not
 	// call Submit.
 	Applied func(ev Applied)
-	// Logf receives operational messages (rejected configs, etcd outages,
-	// persistence failures). Nil: log.Printf.
-	Logf func(format string, args ...any)
+	// Metrics, when set, counts what the Manager decides (see Metrics).
+	// *observe.Metrics implements it.
+	Metrics Metrics
+	// Logger receives operational messages (rejected configs, etcd outages,
+	// persistence failures). Nil: slog.Default().
+	Logger *slog.Logger
 	// Publish, when set, makes PUT /config write the change to the shared
 	// config source (etcd: control.Publish) with compare-and-swap on the
 	// expected version, instead of applying it to this node alone; the node
@@ -73,6 +76,23 @@ type Options struct {
 	// version written, or the stored one with an error wrapping
 	// ErrConflict.
 	Publish func(raw []byte, expected int64, actor string) (int64, error)
+}
+
+// Metrics receives the Manager's counts for the node's metrics.
+//
+//   - ConfigReloaded(false) once for every config refused before it reaches
+//     Target.Apply, whatever its source: invalid (422), a version conflict
+//     or a stale version (409), a bad file save, an invalid etcd value or
+//     meta record, an admin PUT refused on a node that publishes to etcd.
+//     The outcome of Target.Apply itself, success or failure, is the
+//     Target's to count (pipeline.Gateway.Apply does). A no-op and a dry
+//     run (Validate, POST /config/validate) are not reload attempts.
+//   - ConfigApplied(source, propagation) once for every apply, with the
+//     time from Submission.PublishedAt to the apply (negative when the
+//     submission has no PublishedAt: the startup read of a file).
+type Metrics interface {
+	ConfigReloaded(ok bool)
+	ConfigApplied(source string, propagation time.Duration)
 }
 
 // Submission says where a config comes from.
@@ -86,8 +106,11 @@ type Submission struct {
 	// submission is refused with ErrConflict unless it equals the served
 	// version.
 	ExpectedVersion *int64
-	// PublishedAt is when the source published the config (etcd meta),
-	// zero if unknown. It is passed on to the Applied hook.
+	// PublishedAt is when the source accepted the change: the etcd meta
+	// record's published_at, the arrival of an admin PUT, the first file
+	// system event of a file save (WatchFile), a SIGHUP. Zero if unknown.
+	// The propagation delay is measured from it (Applied, Metrics), and
+	// the audit log records it.
 	PublishedAt time.Time
 	// Version is the version the source assigned to a config that declares
 	// none (the etcd meta version, a restored last-good version); 0 means
@@ -129,6 +152,9 @@ type Applied struct {
 	Source      string    // Submission.Source
 	Actor       string    // Submission.Actor
 	PublishedAt time.Time // Submission.PublishedAt; zero if unknown
+	// Propagation is the time from PublishedAt to the apply; negative when
+	// PublishedAt is zero.
+	Propagation time.Duration
 }
 
 // Manager decides which snapshot a node serves next. It is safe for
@@ -155,8 +181,8 @@ func New(opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Logf == nil {
-		opts.Logf = log.Printf
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	m := &Manager{opts: opts}
 	m.cur.Store(&snapshot{version: opts.Target.Version()})
@@ -185,7 +211,7 @@ func (m *Manager) Adopt(raw []byte, cfg *config.Config, source string, persist b
 	m.cur.Store(next)
 	if persist && m.opts.StateDir != "" {
 		if err := writeLastGood(m.opts.StateDir, next.version, next.raw, source, m.opts.Now()); err != nil {
-			m.opts.Logf("control: version %d is served but could not be saved as last-good: %v", next.version, err)
+			m.opts.Logger.Error("config served but not saved as last-good", "version", next.version, "error", err)
 		}
 	}
 }
@@ -241,6 +267,7 @@ func (m *Manager) Submit(raw []byte, sub Submission) (Result, error) {
 	if sub.ExpectedVersion != nil && *sub.ExpectedVersion != prev.version {
 		res.Outcome = OutcomeConflict
 		err := fmt.Errorf("%w: expected version %d, serving version %d", ErrConflict, *sub.ExpectedVersion, prev.version)
+		m.countRefused()
 		m.audit(ent, res.Outcome, err)
 		return res, err
 	}
@@ -256,24 +283,34 @@ func (m *Manager) Submit(raw []byte, sub Submission) (Result, error) {
 		if outcome == OutcomeNoop {
 			ent.Diff = nil
 		}
+		if err != nil {
+			m.countRefused()
+		}
 		m.audit(ent, outcome, err)
 		return res, err
 	}
 
 	if err := m.opts.Target.Apply(cfg); err != nil {
 		res.Outcome = OutcomeRejected
-		err = fmt.Errorf("applying version %d: %w", cfg.Version, err)
+		err = redactedError{fmt.Errorf("applying version %d: %w", cfg.Version, err)}
 		m.audit(ent, res.Outcome, err)
 		return res, err
 	}
 	next := &snapshot{version: cfg.Version, raw: bytes.Clone(raw), cfg: cfg}
 	m.cur.Store(next)
 	res.Version = next.version
+	prop := time.Duration(-1) // from the source's acceptance to serving
+	if !sub.PublishedAt.IsZero() {
+		prop = max(m.opts.Now().Sub(sub.PublishedAt), 0)
+	}
 
 	if m.opts.StateDir != "" {
 		if err := writeLastGood(m.opts.StateDir, next.version, next.raw, sub.Source, m.opts.Now()); err != nil {
-			m.opts.Logf("control: version %d is served but could not be saved as last-good: %v", next.version, err)
+			m.opts.Logger.Error("config served but not saved as last-good", "version", next.version, "error", err)
 		}
+	}
+	if m.opts.Metrics != nil {
+		m.opts.Metrics.ConfigApplied(sub.Source, prop)
 	}
 	m.audit(ent, OutcomeApplied, nil)
 	if m.opts.Applied != nil {
@@ -283,9 +320,19 @@ func (m *Manager) Submit(raw []byte, sub Submission) (Result, error) {
 			Source:      sub.Source,
 			Actor:       sub.Actor,
 			PublishedAt: sub.PublishedAt,
+			Propagation: prop,
 		})
 	}
 	return res, nil
+}
+
+// countRefused counts a config refused before Target.Apply (see Metrics).
+// It is called before the refusal's audit entry is written, so whoever
+// reads the audit log sees the count.
+func (m *Manager) countRefused() {
+	if m.opts.Metrics != nil {
+		m.opts.Metrics.ConfigReloaded(false)
+	}
 }
 
 // Validate is a dry run of Submit without ExpectedVersion: it returns
@@ -330,11 +377,22 @@ func (m *Manager) check(raw []byte, name string, assigned int64, prev *snapshot)
 	return c, OutcomeApplied, nil
 }
 
-// reject audits a submission refused before Submit could see it (a
-// malformed etcd meta record).
-func (m *Manager) reject(sub Submission, err error) {
+// reject audits and counts a submission refused before Submit could see
+// it (a malformed etcd meta record, an admin PUT refused before it was
+// published to etcd).
+func (m *Manager) reject(sub Submission, outcome Outcome, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.served().version
-	m.audit(auditEntry{Actor: sub.Actor, Source: sub.Source, FromVersion: v}, OutcomeRejected, err)
+	m.countRefused()
+	m.audit(auditEntry{Actor: sub.Actor, Source: sub.Source, FromVersion: v}, outcome, err)
 }
+
+// redactedError is an error from outside the config package (Target.Apply)
+// whose text may quote a config URL: its message has the URLs' credentials
+// hidden (config.RedactURLsIn) wherever it is printed; errors.Is and As
+// still see the original.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return config.RedactURLsIn(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }

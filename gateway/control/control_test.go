@@ -100,7 +100,7 @@ func TestInvalidConfigListsEveryProblem(t *testing.T) {
 	if !ok {
 		t.Fatalf("err = %v, want config.Problems", err)
 	}
-	wantPaths := []string{"admin.colour", "rate_limits.tiers[0].limit", "routes[0].pattern", "routes[1].backend", "routes[1].rate_limit_tier"}
+	wantPaths := []string{"admin.colour", `rate_limits.tiers[0] (name "basic").limit`, `routes[0] (id "users").pattern`, `routes[1] (id "orders").backend`, `routes[1] (id "orders").rate_limit_tier`}
 	for _, path := range wantPaths {
 		found := false
 		for _, p := range ps {

@@ -38,10 +38,21 @@
 //     rate-limit tiers by name: added, removed, changed; other top-level
 //     sections by YAML key) and, for a refusal, its problems. It never holds
 //     the raw config, keys, hashes or tokens; hex strings of 24 digits or
-//     more in problem messages are replaced by "[redacted]".
+//     more in problem messages are replaced by "[redacted]", and every URL
+//     in a message has its password and secret-looking query values
+//     replaced by "xxxxx" (config.RedactURL). So do the admin API's
+//     problems and the errors Submit returns (and the log prints).
 //   - Hook. Options.Applied runs after every successful apply, in version
-//     order, with the Submit lock held (it must not call Submit); the node
-//     records metrics there (PublishedAt gives the propagation delay).
+//     order, with the Submit lock held (it must not call Submit).
+//   - Metrics. With Options.Metrics, every config refused before
+//     Target.Apply, from any source (invalid, stale, conflict, a bad file
+//     save, an invalid etcd value or meta record, an admin PUT that could
+//     not be published), counts as a failed reload; the Target counts what
+//     happens in Apply. Every apply whose submission has a PublishedAt
+//     observes its propagation delay: from the etcd publish, the arrival
+//     of the admin PUT, the first file system event of a save, or the
+//     SIGHUP, to the snapshot being served. A dry run (Validate) counts
+//     nothing.
 //
 // # Admin API
 //
@@ -51,12 +62,24 @@
 //	PUT  /config?expected_version=N    body: the whole YAML (at most 4 MiB)
 //	     200 {"version":new,"previous":old,"result":"applied"|"noop"}
 //	     400 {"error":"bad_expected_version"}        the parameter is missing or not a number >= 0
-//	     400 {"error":"empty_config"}                an empty body (it would serve nothing)
 //	     409 {"error":"version_conflict","current_version":N}   someone changed it since N
 //	     409 {"error":"stale_version","current_version":N,"declared_version":D}
 //	     413 {"error":"body_too_large"}
 //	     422 {"error":"invalid_config","problems":[{"file","line","path","message"}...]}  every problem
 //	POST /config/validate              200 {"valid":true}, or 422 as above; changes nothing
+//
+// An empty body (or one with only white space and comments) is an invalid
+// config like any other: 422 with the problem "config is empty".
+//
+// GET /config returns the served YAML verbatim, byte for byte as it was
+// submitted, credentials included: the userinfo and query tokens of
+// backend instance URLs, auth.jwt.jwks_url and limiter.redis.url, and the
+// SHA-256 hashes of API keys and admin tokens. That is deliberate: the
+// answer is the base of a compare-and-swap edit (GET, change, PUT with
+// expected_version), a PUT of identical bytes is a no-op, and a redacted
+// copy could not be PUT back. Only holders of an admin token can read it,
+// and they can replace the whole config anyway. Everything else the
+// package writes (problems, the audit log, the log) is redacted.
 //
 // Every request needs "Authorization: Bearer <token>" whose SHA-256 is one
 // of the served config's admin.tokens (compared in constant time): 401 with

@@ -180,7 +180,7 @@ func (m *Manager) WatchEtcd(ctx context.Context, cli *clientv3.Client, prefix st
 			return nil
 		}
 		v, _ := m.Current()
-		m.opts.Logf("control: etcd %s: %v; version %d keeps serving, retrying in %v", w.keys.dir, err, v, backoff)
+		m.opts.Logger.Warn("etcd: watch failed; the served config keeps serving, retrying", "prefix", w.keys.dir, "error", err, "version", v, "retry_in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -226,7 +226,7 @@ func (w *etcdWatch) load(ctx context.Context) (int64, error) {
 		}
 	}
 	if w.config == nil {
-		w.m.opts.Logf("control: etcd: no config at %s yet", w.keys.config)
+		w.m.opts.Logger.Info("etcd: no config published yet", "key", w.keys.config)
 	} else {
 		w.submit()
 	}
@@ -262,7 +262,7 @@ func (w *etcdWatch) watch(ctx context.Context, rev int64) error {
 			case w.keys.config:
 				w.config = val
 				if val == nil {
-					w.m.opts.Logf("control: etcd: %s was deleted; the served config keeps serving", w.keys.config)
+					w.m.opts.Logger.Warn("etcd: config deleted; the served config keeps serving", "key", w.keys.config)
 				}
 			case w.keys.meta:
 				w.meta = val
@@ -288,12 +288,12 @@ func (w *etcdWatch) submit() {
 	if w.meta == nil {
 		// Written without Publish: the version is the declared one, or
 		// the next of this node's.
-		w.m.opts.Logf("control: etcd: %s has no meta record %s", w.keys.config, w.keys.meta)
+		w.m.opts.Logger.Warn("etcd: config has no meta record", "key", w.keys.config, "meta", w.keys.meta)
 	} else {
 		meta, err := parseMeta(w.keys.meta, w.meta)
 		if err != nil {
-			w.m.opts.Logf("control: etcd: config rejected:\n%v", err)
-			w.m.reject(sub, err)
+			w.m.opts.Logger.Warn("etcd: config rejected", "error", err)
+			w.m.reject(sub, OutcomeRejected, err)
 			return
 		}
 		sub.Version, sub.Actor, sub.PublishedAt = meta.Version, meta.Actor, meta.PublishedAt
@@ -304,9 +304,9 @@ func (w *etcdWatch) submit() {
 	res, err := w.m.Submit(w.config, sub)
 	switch {
 	case err != nil:
-		w.m.opts.Logf("control: etcd: config version %d not applied (%s); version %d keeps serving:\n%v", sub.Version, res.Outcome, res.Version, err)
+		w.m.opts.Logger.Warn("etcd: config not applied; the served config keeps serving", "version", sub.Version, "outcome", res.Outcome, "serving", res.Version, "error", err)
 	case res.Outcome == OutcomeApplied:
-		w.m.opts.Logf("control: etcd: applied version %d (was %d)", res.Version, res.Previous)
+		w.m.opts.Logger.Debug("etcd: config applied", "version", res.Version, "previous", res.Previous)
 	}
 	var ps config.Problems
 	if err == nil || errors.Is(err, ErrStale) || errors.As(err, &ps) {

@@ -209,7 +209,7 @@ func TestWatchEtcdOutage(t *testing.T) {
 	e2 := newEnv(t)
 	cli2 := etcd.Client(t)
 	startWatchEtcd(t, e2, cli2)
-	e2.logs.waitFor(t, "retrying in")
+	e2.logs.waitFor(t, "retrying")
 
 	etcd.Restart()
 	v2 := baseSpec(0)

@@ -27,8 +27,10 @@ const fileDebounce = 50 * time.Millisecond
 //
 // On start it reads the file once and submits it unless it is exactly the
 // served YAML (the node usually started from it). An empty file is
-// ignored: it is far more likely a save in progress than a wish to serve
-// no routes. WatchFile returns nil when
+// ignored (logged, not submitted, not counted as a refusal): it is far more
+// likely a save in progress than a wish to serve no routes. A submission's
+// PublishedAt is the first file system event of the save, so propagation
+// counts the debounce too. WatchFile returns nil when
 // ctx ends, or an error if the directory cannot be watched.
 func (m *Manager) WatchFile(ctx context.Context, path string) error {
 	abs, err := filepath.Abs(path)
@@ -46,26 +48,29 @@ func (m *Manager) WatchFile(ctx context.Context, path string) error {
 	}
 
 	var last []byte // the file's bytes at the last read; nil before the first
-	reload := func() {
+	// reload reads and submits the file; savedAt is when the save was first
+	// seen (the first event of the burst), zero for the startup read.
+	reload := func(savedAt time.Time) {
 		data, err := os.ReadFile(abs)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				m.opts.Logf("control: config file %s is missing; the served config keeps serving", path)
+				m.opts.Logger.Warn("config file is missing; the served config keeps serving", "file", path)
 			} else {
-				m.opts.Logf("control: reading config file %s: %v; the served config keeps serving", path, err)
+				m.opts.Logger.Warn("config file unreadable; the served config keeps serving", "file", path, "error", err)
 			}
 			return
 		}
 		if len(bytes.TrimSpace(data)) == 0 {
-			// A valid (empty) config, but far more likely a save in
-			// progress (truncated, not yet written): wait for the next
-			// event.
-			m.opts.Logf("control: config file %s is empty; ignored, the served config keeps serving", path)
+			// config.Parse would refuse it ("config is empty"), but it is
+			// far more likely a save in progress (truncated, not yet
+			// written) than a mistake: wait for the next event, without
+			// an audit entry or a failed-reload count.
+			m.opts.Logger.Warn("config file is empty; ignored, the served config keeps serving", "file", path)
 			return
 		}
 		first := last == nil
 		if !first && bytes.Equal(data, last) {
-			m.opts.Logf("control: config file %s unchanged; nothing to submit", path)
+			m.opts.Logger.Info("config file unchanged; nothing to submit", "file", path)
 			return
 		}
 		last = data
@@ -74,19 +79,20 @@ func (m *Manager) WatchFile(ctx context.Context, path string) error {
 				return
 			}
 		}
-		res, err := m.Submit(data, Submission{Source: SourceFile, Actor: path, Name: path})
+		res, err := m.Submit(data, Submission{Source: SourceFile, Actor: path, Name: path, PublishedAt: savedAt})
 		switch {
 		case err != nil:
-			m.opts.Logf("control: config file %s not applied (%s); version %d keeps serving:\n%v", path, res.Outcome, res.Version, err)
+			m.opts.Logger.Warn("config file not applied; the served config keeps serving", "file", path, "outcome", res.Outcome, "serving", res.Version, "error", err)
 		case res.Outcome == OutcomeApplied:
-			m.opts.Logf("control: config file %s applied as version %d (was %d)", path, res.Version, res.Previous)
+			m.opts.Logger.Debug("config file applied", "file", path, "version", res.Version, "previous", res.Previous)
 		}
 	}
-	reload()
+	reload(time.Time{})
 
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	var burst time.Time // the first event since the last read; zero: none
 	for {
 		select {
 		case <-ctx.Done():
@@ -96,6 +102,9 @@ func (m *Manager) WatchFile(ctx context.Context, path string) error {
 				return fmt.Errorf("watching %s: the watcher stopped", dir)
 			}
 			if name := filepath.Base(ev.Name); name == base || strings.HasPrefix(name, "..") {
+				if burst.IsZero() {
+					burst = m.opts.Now()
+				}
 				debounce.Reset(fileDebounce)
 			}
 		case err, ok := <-w.Errors:
@@ -103,10 +112,15 @@ func (m *Manager) WatchFile(ctx context.Context, path string) error {
 				return fmt.Errorf("watching %s: the watcher stopped", dir)
 			}
 			// An overflow loses events: read the file anyway.
-			m.opts.Logf("control: watching %s: %v", dir, err)
+			m.opts.Logger.Error("config file: not watching its directory", "dir", dir, "error", err)
+			if burst.IsZero() {
+				burst = m.opts.Now()
+			}
 			debounce.Reset(fileDebounce)
 		case <-debounce.C:
-			reload()
+			at := burst
+			burst = time.Time{}
+			reload(at)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -240,7 +241,7 @@ func (a *auditLog) nextWith(t testing.TB, result, source string) map[string]any 
 // none reports whether no entry is queued right now.
 func (a *auditLog) none() bool { return len(a.entries) == 0 }
 
-// logs collects Logf output, to check it holds no secret.
+// logs collects the Manager's log records, to check they hold no secret.
 type logs struct {
 	mu    sync.Mutex
 	buf   strings.Builder
@@ -248,8 +249,9 @@ type logs struct {
 	lines chan string
 }
 
-func (l *logs) logf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+// Write takes one record from the slog text handler.
+func (l *logs) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
 	l.mu.Lock()
 	l.buf.WriteString(msg + "\n")
 	l.mu.Unlock()
@@ -258,6 +260,7 @@ func (l *logs) logf(format string, args ...any) {
 	case l.lines <- msg:
 	default:
 	}
+	return len(p), nil
 }
 
 // waitFor waits for a message containing substr.
@@ -307,7 +310,7 @@ func newEnv(t testing.TB) *env {
 		StateDir: e.state,
 		Audit:    e.audit,
 		Applied:  func(ev Applied) { e.applied <- ev },
-		Logf:     e.logs.logf,
+		Logger:   slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	t.Cleanup(func() {
 		for _, s := range secrets() {

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
 // UnmatchedRoute is the route label of requests that matched no route (404,
@@ -16,17 +18,23 @@ import (
 // it out of the route-id namespace.
 const UnmatchedRoute = "none"
 
-// Method indexes, the same numbering as pipeline.Method; Observe takes them as
-// a plain uint8 so this package does not depend on the pipeline.
+// Method indexes are policy.Method values; Observe takes them as a plain
+// uint8.
 const (
-	methodUnknown uint8 = 0
-	methodCount         = 8
+	methodUnknown = uint8(policy.MethodUnknown)
+	methodCount   = uint8(policy.MethodOptions) + 1
 )
 
-// methodLabels are the method label values by method index. Unknown methods
-// (CONNECT, TRACE, extensions) share one value so a client cannot create
-// series by inventing methods.
-var methodLabels = [methodCount]string{"OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+// methodLabels are the method label values by method index (policy's
+// names). Unknown methods (CONNECT, TRACE, extensions) share one value,
+// OTHER, so a client cannot create series by inventing methods.
+var methodLabels = func() (l [methodCount]string) {
+	for m := range l {
+		l[m] = policy.Method(m).String()
+	}
+	l[methodUnknown] = "OTHER"
+	return l
+}()
 
 const classCount = 5
 
@@ -71,6 +79,7 @@ const (
 	ReasonCircuitOpen                        // 503: the backend's circuit breaker is open (or ramping)
 	ReasonBulkheadFull                       // 503: the backend's in-flight limit is reached
 	ReasonLoopDetected                       // 508: the request already passed through this gateway (Via)
+	ReasonClientTimeout                      // 408: the request body came slower than the read timeout
 	reasonCount
 )
 
@@ -95,6 +104,7 @@ var reasonNames = [reasonCount]string{
 	ReasonCircuitOpen:          "circuit_open",
 	ReasonBulkheadFull:         "bulkhead_full",
 	ReasonLoopDetected:         "loop_detected",
+	ReasonClientTimeout:        "client_timeout",
 }
 
 // String returns the short snake_case code ("rate_limited"). Out-of-range

@@ -4,89 +4,46 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
-// Method is an HTTP method the gateway knows, as a small integer so routers can
-// keep per-route method sets in a bit mask and lookups never compare strings.
-type Method uint8
+// The method vocabulary lives in gateway/policy, shared with the config;
+// these aliases keep the engines' names.
 
-// Known methods. MethodUnknown is anything else (CONNECT, TRACE, extensions):
-// no route ever allows it.
+// Method is an HTTP method the gateway knows (policy.Method).
+type Method = policy.Method
+
+// Known methods (policy's). MethodUnknown is anything else (CONNECT, TRACE,
+// extensions): no route ever allows it.
 const (
-	MethodUnknown Method = iota
-	MethodGet
-	MethodHead
-	MethodPost
-	MethodPut
-	MethodPatch
-	MethodDelete
-	MethodOptions
-	methodCount
+	MethodUnknown = policy.MethodUnknown
+	MethodGet     = policy.MethodGet
+	MethodHead    = policy.MethodHead
+	MethodPost    = policy.MethodPost
+	MethodPut     = policy.MethodPut
+	MethodPatch   = policy.MethodPatch
+	MethodDelete  = policy.MethodDelete
+	MethodOptions = policy.MethodOptions
 )
-
-var methodNames = [methodCount]string{"", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-
-// String returns the canonical upper-case name ("" for MethodUnknown).
-func (m Method) String() string {
-	if m >= methodCount {
-		return ""
-	}
-	return methodNames[m]
-}
 
 // ParseMethod maps a request method to a Method without allocating. Methods are
 // case-sensitive (RFC 9110): "get" is MethodUnknown.
-func ParseMethod(s string) Method {
-	switch s {
-	case "GET":
-		return MethodGet
-	case "HEAD":
-		return MethodHead
-	case "POST":
-		return MethodPost
-	case "PUT":
-		return MethodPut
-	case "PATCH":
-		return MethodPatch
-	case "DELETE":
-		return MethodDelete
-	case "OPTIONS":
-		return MethodOptions
-	}
-	return MethodUnknown
-}
+func ParseMethod(s string) Method { return policy.ParseMethod(s) }
 
-// MethodSet is a bit set of Methods. The zero value is the empty set.
-type MethodSet uint16
+// MethodSet is a bit set of Methods (policy.MethodSet). The zero value is
+// the empty set.
+type MethodSet = policy.MethodSet
 
 // AllMethods is the set a route with no `methods:` list allows.
-const AllMethods MethodSet = (1<<methodCount - 1) &^ 1
-
-// Has reports whether m is in the set.
-func (s MethodSet) Has(m Method) bool { return m != MethodUnknown && s&(1<<m) != 0 }
-
-// With returns the set plus m.
-func (s MethodSet) With(m Method) MethodSet { return s | 1<<m }
-
-// Allow renders the set as an `Allow` header value ("GET, HEAD, POST").
-func (s MethodSet) Allow() string {
-	b := make([]byte, 0, 48)
-	for m := MethodGet; m < methodCount; m++ {
-		if s.Has(m) {
-			if len(b) > 0 {
-				b = append(b, ", "...)
-			}
-			b = append(b, m.String()...)
-		}
-	}
-	return string(b)
-}
+const AllMethods = policy.AllMethods
 
 // RouteSpec is what a router engine is built from: one entry per configured
 // route, in config order. Index is the position in the snapshot's route slice
 // and is what Match returns.
 //
-// Pattern grammar (validated by gateway/config before a router sees it):
+// Pattern grammar (policy.ParsePattern, used by gateway/config to validate
+// and by the router engines to parse):
 //   - exact:  "/api/v2/health" matches only that path.
 //   - prefix: "/api/v2/users/*" matches "/api/v2/users" and every path below
 //     "/api/v2/users/", at segment boundaries ("/api/v2/usersX" does not match).
@@ -131,27 +88,28 @@ type Router interface {
 // config snapshot, never per request.
 type RouterFactory func(routes []RouteSpec) (Router, error)
 
-// LimitKeyKind says what a rate-limit tier counts by.
-type LimitKeyKind uint8
+// LimitKeyKind says what a rate-limit tier counts by (policy.LimitKeyKind).
+type LimitKeyKind = policy.LimitKeyKind
 
 const (
-	KeyUserID LimitKeyKind = iota + 1
-	KeyAPIKey
-	KeyClientIP
-	KeyGlobal
+	KeyUserID   = policy.KeyUserID
+	KeyAPIKey   = policy.KeyAPIKey
+	KeyClientIP = policy.KeyClientIP
+	KeyGlobal   = policy.KeyGlobal
 )
 
-// LimitAlgorithm selects the counting algorithm of a tier.
-type LimitAlgorithm uint8
+// LimitAlgorithm selects the counting algorithm of a tier
+// (policy.LimitAlgorithm).
+type LimitAlgorithm = policy.LimitAlgorithm
 
 const (
 	// SlidingWindow is the design chapter's sliding-window counter: the
 	// previous fixed window's count weighted by how much of it still overlaps
 	// the sliding window, plus the current window's count.
-	SlidingWindow LimitAlgorithm = iota
+	SlidingWindow = policy.SlidingWindow
 	// GCRA is the generic cell rate algorithm (a token bucket allowing a burst
 	// of Limit requests, refilled evenly over Window).
-	GCRA
+	GCRA = policy.GCRA
 )
 
 // Policy is one rate-limit tier as a limiter sees it.

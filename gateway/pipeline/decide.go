@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ import (
 type Request struct {
 	Method        Method
 	MethodText    string // as received, for logs
-	RawPath       string // request-target path as received, before '?'
+	RawPath       string // request-target path as received, before '?' (SplitTarget)
 	Query         string // raw query without '?'
 	Host          string
 	ClientIP      string
@@ -35,11 +34,35 @@ type Request struct {
 	// PreflightMethod is Access-Control-Request-Method (CORS preflight).
 	PreflightMethod string
 	UserAgent       string
+	// Head is the engine's verdict on the request's head as sent on the
+	// wire (what its parser accepted but the gateway refuses).
+	Head HeadProblem
+	// Expect is the Expect header ("" when absent).
+	Expect string
+	// Connection holds every Connection header value, comma-joined (see
+	// AddConnection): the fields it names are hop-by-hop.
+	Connection string
+
+	conn []byte // Connection's storage, reused
+}
+
+// AddConnection appends one Connection header value to Connection. Engines
+// call it for every Connection field line of the request.
+func (r *Request) AddConnection(v string) {
+	if len(r.conn) > 0 {
+		r.conn = append(r.conn, ", "...)
+	}
+	r.conn = append(r.conn, v...)
+	r.Connection = bytesView(r.conn)
 }
 
 // Outcome codes: stable short strings used in JSON error bodies and logs.
 const (
 	CodeBadRequest          = "bad_request"
+	CodeRequestTimeout      = "request_timeout"
+	CodeNotImplemented      = "not_implemented"
+	CodeVersionNotSupported = "http_version_not_supported"
+	CodeExpectationFailed   = "expectation_failed"
 	CodeNotFound            = "not_found"
 	CodeMethodNotAllowed    = "method_not_allowed"
 	CodePayloadTooLarge     = "payload_too_large"
@@ -55,8 +78,12 @@ const (
 	CodeLoopDetected        = "loop_detected"
 )
 
-// Header is one response header to set.
-type Header struct{ Key, Value string }
+// Header is one header to set. With Add the value is added to any the
+// upstream sent (Vary) instead of replacing them.
+type Header struct {
+	Key, Value string
+	Add        bool
+}
 
 // Decision is the outcome of decide for one request, and the scratch space the
 // pipeline needs for it. Engines get one from Gateway.Acquire and return it
@@ -98,6 +125,17 @@ type Decision struct {
 	RequestID   string // incoming (validated) or generated
 	Traceparent string // to send upstream
 
+	// The request view (filled by the engine), the copy of its logged
+	// strings, and the forwarding state: kept here so a request
+	// allocates nothing in the pipeline.
+	req       Request
+	reqCopy   []byte
+	fwd       Forward
+	up        [10]Header
+	nu        int
+	via       []byte
+	closeConn bool // close the client connection after the answer
+
 	scratch [64]byte
 	idBuf   [36]byte
 	tpBuf   [55]byte
@@ -112,8 +150,17 @@ type Decision struct {
 
 func (d *Decision) reset() {
 	keyBuf, body, hbuf := d.keyBuf[:0], d.body[:0], d.hbuf[:0]
+	reqCopy, via, conn := d.reqCopy[:0], d.via[:0], d.req.conn[:0]
 	*d = Decision{}
 	d.keyBuf, d.body, d.hbuf = keyBuf, body, hbuf
+	d.reqCopy, d.via, d.req.conn = reqCopy, via, conn
+}
+
+func (d *Decision) addUp(k, v string) {
+	if d.nu < len(d.up) {
+		d.up[d.nu] = Header{Key: k, Value: v}
+		d.nu++
+	}
 }
 
 // Scratch is 64 bytes an engine may use for request-scoped strings (the
@@ -156,6 +203,27 @@ func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 		return
 	}
 
+	// A head the engine read in a shape with more than one meaning is
+	// refused, and its connection closed, rather than forwarded in a shape
+	// the backend may read differently. That includes a client naming a
+	// framing field or Host in Connection: it asks for the message's
+	// length or target to be dropped on the way.
+	switch {
+	case req.Head == HeadUnsupportedCoding:
+		g.refuse(d, 501, CodeNotImplemented)
+		return
+	case req.Head == HeadBadVersion:
+		g.refuse(d, 505, CodeVersionNotSupported)
+		return
+	case req.Head == HeadAmbiguous, req.Connection != "" && namesFraming(req.Connection):
+		g.refuse(d, 400, CodeBadRequest)
+		return
+	case req.Expect != "" && !asciiEqualFold(req.Expect, "100-continue"):
+		// An expectation the gateway cannot meet (as net/http answers).
+		g.refuse(d, 417, CodeExpectationFailed)
+		return
+	}
+
 	path, ok := CanonicalPath(req.RawPath)
 	if !ok {
 		g.reject(d, 400, CodeBadRequest, observe.ReasonBadRequest)
@@ -193,6 +261,8 @@ func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 	}
 
 	if req.ContentLength > r.MaxBodyBytes {
+		// The body is never read: the connection cannot be reused.
+		d.closeConn = true
 		g.reject(d, 413, CodePayloadTooLarge, observe.ReasonPayloadTooLarge)
 		return
 	}
@@ -357,6 +427,13 @@ func (g *Gateway) rejectAuth(d *Decision, err error) {
 	g.reject(d, 401, auth.Code(err), observe.ReasonUnauthorized)
 }
 
+// refuse rejects a request whose head the gateway will not read a body
+// after: the connection is closed after the answer.
+func (g *Gateway) refuse(d *Decision, status int, code string) {
+	d.closeConn = true
+	g.reject(d, status, code, observe.ReasonBadRequest)
+}
+
 // reject sets a gateway answer with the JSON error body.
 func (g *Gateway) reject(d *Decision, status int, code string, reason observe.Reason) {
 	d.Status = status
@@ -375,71 +452,25 @@ func (g *Gateway) reject(d *Decision, status int, code string, reason observe.Re
 	d.body = b
 }
 
-// UpstreamError turns a forwarding failure into the gateway's answer: 504 on
-// timeout, 413 when the streamed body went over the limit, 502 otherwise.
-func (g *Gateway) UpstreamError(d *Decision, timeout, tooLarge bool) {
-	switch {
-	case tooLarge:
-		g.reject(d, 413, CodePayloadTooLarge, observe.ReasonPayloadTooLarge)
-	case timeout:
-		g.reject(d, 504, CodeUpstreamTimeout, observe.ReasonUpstreamTimeout)
-	default:
-		g.reject(d, 502, CodeUpstreamUnavailable, observe.ReasonUpstreamUnavailable)
-	}
-}
-
-// ClientBodyError answers a request whose body could not be read from the
-// client while it was being forwarded (the client hung up or stalled past
-// the read timeout): 400. Its Outcome.Error is ErrClientBody, which is never
-// held against the backend.
-func (g *Gateway) ClientBodyError(d *Decision) {
-	g.reject(d, 400, CodeBadRequest, observe.ReasonClientClosed)
-}
-
-// ErrClientBody is the access-log error type of ClientBodyError.
-const ErrClientBody = "client_body_error"
-
-// ErrUpstreamBody is the access-log error type of a response body the
-// upstream broke off (read error or timeout after the headers): the
-// backend's failure.
-const ErrUpstreamBody = "upstream_body_error"
-
-// UpstreamErrorType names a forwarding failure for the access log:
-// body_too_large, upstream_timeout, connection_refused (dial failed) or
-// upstream_error. Engines pass what they detected themselves (timeout,
-// tooLarge) and may special-case their own errors before calling it.
-func UpstreamErrorType(err error, timeout, tooLarge bool) string {
-	switch {
-	case tooLarge:
-		return "body_too_large"
-	case timeout:
-		return "upstream_timeout"
-	}
-	if errors.Is(err, context.Canceled) {
-		return "client_closed" // the client went away: not the backend's doing
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return "connection_refused"
-	}
-	return "upstream_error"
-}
-
-// backendResult classifies a forwarded request's outcome for the backend's
-// breaker and passive health: transport failures, timeouts, a response body
-// broken by the upstream and 5xx answers are the backend's failures; a body
-// over the limit, a client that went away or sent a broken body, a full
-// local pool or a failed write to the client are nobody's verdict on the
-// backend (so no client can knock a healthy backend out of rotation).
-func backendResult(o *Outcome) resilience.Result {
-	switch o.Error {
-	case "":
-	case "upstream_timeout", "connection_refused", "upstream_error", ErrUpstreamBody:
+// backendResultOf classifies a forwarded request's outcome for the
+// backend's breaker and passive health: only the backend's faults
+// (ErrorKind.Blame) and its 5xx answers count against it; the client's
+// faults and the gateway's own limits are nobody's verdict on it.
+func backendResultOf(kind ErrorKind, status int) resilience.Result {
+	switch kind.Blame() {
+	case BlameBackend:
 		return resilience.Failure
-	default:
-		return resilience.Neutral
+	case BlameClient, BlameNone:
+		if kind != KindNone {
+			return resilience.Neutral
+		}
 	}
-	if o.Status >= 500 {
+	switch {
+	case status == 501 || status == 505:
+		// "Not implemented" and "version not supported" answer what the
+		// client asked for, not the backend's health.
+		return resilience.Neutral
+	case status >= 500:
 		return resilience.Failure
 	}
 	return resilience.Success
@@ -463,4 +494,29 @@ func ceilSeconds(d time.Duration) int {
 		s = 1
 	}
 	return s
+}
+
+// HeadProblem is a server engine's verdict on a request head as it was
+// read from the wire, for what the engine's parser accepts but the gateway
+// must not (so both engines answer the same bytes alike).
+type HeadProblem uint8
+
+const (
+	HeadOK HeadProblem = iota
+	// HeadAmbiguous: more than one reading of the message's framing or
+	// target (Content-Length with Transfer-Encoding, a repeated
+	// Content-Length, obs-fold, bare LF line ends, an empty Host): 400.
+	HeadAmbiguous
+	// HeadUnsupportedCoding: a transfer coding other than a lone chunked,
+	// or Transfer-Encoding on HTTP/1.0: 501.
+	HeadUnsupportedCoding
+	// HeadBadVersion: an HTTP version other than 1.0 and 1.1: 505.
+	HeadBadVersion
+)
+
+// namesFraming reports whether a Connection value lists Content-Length,
+// Transfer-Encoding or Host.
+func namesFraming(connection string) bool {
+	return DropListed(connection, "content-length") || DropListed(connection, "transfer-encoding") ||
+		DropListed(connection, "host")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/auth"
+	"github.com/gatelab/gatelab/gateway/auth/authtest"
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/gateway/observe"
 )
@@ -118,8 +119,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(g.Close)
 	return &fixture{g: g, lim: lim, tok: func(sub string, scopes ...string) string {
-		tok, err := auth.Mint(auth.MintOptions{Subject: sub, Scopes: scopes, TTL: time.Hour, Issuer: auth.FixtureIssuer,
-			Audience: []string{auth.FixtureAudience}, Kid: "rsa-1", KeyFile: filepath.Join(keys, "rsa.pem")})
+		tok, err := authtest.Mint(authtest.Options{Subject: sub, Scopes: scopes, TTL: time.Hour, Issuer: authtest.Issuer,
+			Audience: []string{authtest.Audience}, Kid: "rsa-1", KeyFile: filepath.Join(keys, "rsa.pem")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,8 +324,8 @@ func TestDecideKeyStoreUnavailable(t *testing.T) {
 	}
 	defer g.Close()
 	f := &fixture{g: g}
-	tok, _ := auth.Mint(auth.MintOptions{Subject: "u", TTL: time.Hour, Issuer: auth.FixtureIssuer,
-		Audience: []string{auth.FixtureAudience}, Kid: "rsa-1", KeyFile: filepath.Join(keys, "rsa.pem")})
+	tok, _ := authtest.Mint(authtest.Options{Subject: "u", TTL: time.Hour, Issuer: authtest.Issuer,
+		Audience: []string{authtest.Audience}, Kid: "rsa-1", KeyFile: filepath.Join(keys, "rsa.pem")})
 	d, _ := f.decide(Request{RawPath: "/api/v2/users/me", Authorization: "Bearer " + tok})
 	defer g.Release(d)
 	if d.Status != 503 || d.Target != nil {

@@ -182,16 +182,6 @@ func (g *Gateway) Acquire(start time.Time) *Decision {
 	return d
 }
 
-// UpstreamBodyFailed records that the upstream broke the response body off
-// after its headers (recorded as they were): the backend's failure for its
-// breaker and passive health. Engines that stream bodies after Record call
-// it before Release.
-func (g *Gateway) UpstreamBodyFailed(d *Decision) {
-	if d.acquired != nil {
-		d.result = resilience.Failure
-	}
-}
-
 // Release returns a Decision to the pool. Nothing of it may be used after.
 func (g *Gateway) Release(d *Decision) {
 	if d.acquired != nil {
@@ -329,7 +319,7 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 		}
 		if c := r.CORS; c != nil && c.allows(req.Origin) {
 			d.add("Access-Control-Allow-Origin", req.Origin)
-			d.add("Vary", "Origin")
+			d.addTo("Vary", "Origin") // merged with the upstream's Vary
 			if c.AllowCredentials {
 				d.add("Access-Control-Allow-Credentials", "true")
 			}
@@ -357,7 +347,15 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 
 func (d *Decision) add(k, v string) {
 	if d.nh < len(d.hdrs) {
-		d.hdrs[d.nh] = Header{k, v}
+		d.hdrs[d.nh] = Header{Key: k, Value: v}
+		d.nh++
+	}
+}
+
+// addTo adds a header whose value joins the upstream's values.
+func (d *Decision) addTo(k, v string) {
+	if d.nh < len(d.hdrs) {
+		d.hdrs[d.nh] = Header{Key: k, Value: v, Add: true}
 		d.nh++
 	}
 }
@@ -370,14 +368,14 @@ type Outcome struct {
 	End           time.Time     // when the response was complete
 	RequestBytes  int64
 	ResponseBytes int64
-	Error         string // short error type for the log ("" none)
+	Kind          ErrorKind // what went wrong, if anything (decided by Serve)
 }
 
 // Record updates metrics and writes the access-log entry. It never blocks:
 // the access log drops (and counts) when its buffer is full.
 func (g *Gateway) Record(d *Decision, req *Request, o *Outcome) {
 	if d.acquired != nil {
-		d.result, d.endAt = backendResult(o), o.End
+		d.result, d.endAt = backendResultOf(o.Kind, o.Status), o.End
 	}
 	total := o.End.Sub(d.Start)
 	rm := g.noRoute
@@ -416,7 +414,7 @@ func (g *Gateway) Record(d *Decision, req *Request, o *Outcome) {
 		RateLimited:        d.Status == 429,
 		RequestBytes:       o.RequestBytes,
 		ResponseBytes:      o.ResponseBytes,
-		ErrorType:          o.Error,
+		ErrorType:          o.Kind.String(),
 	}
 	if d.HasIdentity {
 		if d.Identity.PartnerID != "" {

@@ -11,20 +11,18 @@ import (
 	"github.com/gatelab/gatelab/gateway/auth"
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/gateway/observe"
+	"github.com/gatelab/gatelab/gateway/policy"
 	"github.com/gatelab/gatelab/gateway/resilience"
 )
 
-// AuthKind is how a route authenticates callers.
-type AuthKind uint8
+// AuthKind is how a route authenticates callers (policy.Auth).
+type AuthKind = policy.Auth
 
 const (
-	AuthNone AuthKind = iota
-	AuthJWT
-	AuthAPIKey
+	AuthJWT    = policy.AuthJWT
+	AuthAPIKey = policy.AuthAPIKey
+	AuthNone   = policy.AuthNone
 )
-
-// Priority is a route's load-shedding class; P0 is never shed.
-type Priority uint8
 
 // Snapshot is one immutable, validated configuration compiled for the hot
 // path: the router is built, per-route metric children are resolved, header
@@ -44,6 +42,31 @@ type Snapshot struct {
 	// versionHeader is the X-Gatelab-Config-Version value ("" when
 	// gateway.expose_config_version is off).
 	versionHeader string
+	// strip is gateway.strip_inbound_headers, lower-case with '_' as '-'.
+	strip map[string]struct{}
+	// stripMax is the longest name in strip.
+	stripMax int
+}
+
+// stripsHeader reports whether name is one of gateway.strip_inbound_headers
+// (case-insensitive, '_' treated as '-' as in DropInbound).
+func (s *Snapshot) stripsHeader(name string) bool {
+	if len(name) > s.stripMax {
+		return false
+	}
+	var buf [64]byte
+	b := buf[:0]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		b = append(b, c)
+	}
+	_, ok := s.strip[string(b)]
+	return ok
 }
 
 // Route is a compiled route. Everything a request needs is precomputed.
@@ -60,9 +83,9 @@ type Route struct {
 	Timeout        time.Duration
 	MaxBodyBytes   int64
 	StripPrefix    string
-	Backend        *Backend // nil when Self
-	Self           bool     // answered by the gateway itself (health)
-	Priority       Priority
+	Backend        *Backend        // nil when Self
+	Self           bool            // answered by the gateway itself (health)
+	Priority       policy.Priority // P0 is never shed
 	// ShedAt is the node in-flight count above which requests to this
 	// route are shed (503); 0 never (P0, or shedding disabled).
 	ShedAt int64
@@ -143,6 +166,19 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 	if cfg.Gateway.ExposeConfigVersion {
 		s.versionHeader = strconv.FormatInt(version, 10)
 	}
+	s.strip = map[string]struct{}{}
+	strip := cfg.Gateway.StripInboundHeaders
+	if strip == nil {
+		strip = config.DefaultStripInboundHeaders
+	}
+	for _, h := range strip {
+		k := strings.ToLower(strings.ReplaceAll(h, "_", "-"))
+		if len(k) > 64 {
+			return nil, fmt.Errorf("gateway.strip_inbound_headers: %q is longer than 64 bytes", h)
+		}
+		s.strip[k] = struct{}{}
+		s.stripMax = max(s.stripMax, len(k))
+	}
 	for _, bc := range cfg.Backends {
 		var prev *resilience.Backend
 		if opts.Previous != nil {
@@ -172,7 +208,7 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 
 	needJWT := false
 	for _, rc := range cfg.Routes {
-		if rc.Auth == "" || rc.Auth == "jwt" {
+		if rc.Auth == 0 || rc.Auth == config.AuthJWT {
 			needJWT = true
 		}
 	}
@@ -240,28 +276,14 @@ func (s *Snapshot) close() {
 }
 
 func compileTier(tc config.Tier) (*Tier, error) {
-	t := &Tier{Policy: Policy{Name: tc.Name, Limit: tc.Limit, Window: tc.Window}}
-	switch tc.Algorithm {
-	case "", "sliding_window":
-		t.Algorithm = SlidingWindow
-	case "gcra":
-		t.Algorithm = GCRA
-	default:
-		return nil, fmt.Errorf("tier %s: unknown algorithm %q", tc.Name, tc.Algorithm)
+	if !tc.Algorithm.Valid() {
+		return nil, fmt.Errorf("tier %s: invalid algorithm %d", tc.Name, tc.Algorithm)
 	}
-	switch tc.Key {
-	case "user_id":
-		t.Key = KeyUserID
-	case "api_key":
-		t.Key = KeyAPIKey
-	case "client_ip":
-		t.Key = KeyClientIP
-	case "global":
-		t.Key = KeyGlobal
-	default:
-		return nil, fmt.Errorf("tier %s: unknown key %q", tc.Name, tc.Key)
+	if !tc.Key.Valid() {
+		return nil, fmt.Errorf("tier %s: invalid key %d", tc.Name, tc.Key)
 	}
-	t.keyPrefix = tc.Name + ":" + tc.Key + ":"
+	t := &Tier{Policy: Policy{Name: tc.Name, Limit: tc.Limit, Window: tc.Window, Algorithm: tc.Algorithm}, Key: tc.Key}
+	t.keyPrefix = tc.Name + ":" + tc.Key.String() + ":"
 	t.limitText = strconv.FormatInt(tc.Limit, 10)
 	t.policyHeader = `"` + tc.Name + `";q=` + t.limitText + ";w=" + strconv.FormatInt(int64(tc.Window/time.Second), 10)
 	return t, nil
@@ -273,7 +295,7 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 		Index:          i,
 		Pattern:        rc.Pattern,
 		RequiredScopes: rc.RequiredScopes,
-		FailClosed:     rc.RateLimitFailMode == "closed",
+		FailClosed:     rc.RateLimitFailMode == policy.FailClosed,
 		Timeout:        time.Duration(rc.TimeoutMS) * time.Millisecond,
 		LimitDeadline:  time.Duration(rc.RateLimitDeadlineMS) * time.Millisecond,
 		MaxBodyBytes:   rc.MaxBodyBytes,
@@ -288,25 +310,21 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 	if r.MaxBodyBytes <= 0 {
 		r.MaxBodyBytes = cfg.Limits.MaxBodyBytes
 	}
+	r.Methods = rc.Methods.Set()
 	if len(rc.Methods) == 0 {
 		r.Methods = AllMethods
 	}
 	for _, m := range rc.Methods {
-		pm := ParseMethod(strings.ToUpper(m))
-		if pm == MethodUnknown {
-			return r, fmt.Errorf("unknown method %q", m)
+		if !m.Valid() {
+			return r, fmt.Errorf("invalid method %d", m)
 		}
-		r.Methods = r.Methods.With(pm)
 	}
-	switch rc.Auth {
-	case "", "jwt":
-		r.Auth = AuthJWT
-	case "api_key":
-		r.Auth = AuthAPIKey
-	case "none":
-		r.Auth = AuthNone
-	default:
-		return r, fmt.Errorf("unknown auth %q", rc.Auth)
+	r.Auth = rc.Auth
+	if r.Auth == 0 { // a config without defaults applied
+		r.Auth = config.DefaultRouteAuth
+	}
+	if !r.Auth.Valid() {
+		return r, fmt.Errorf("invalid auth %d", rc.Auth)
 	}
 	if rc.RateLimitTier != "" {
 		t, ok := tiers[rc.RateLimitTier]
@@ -315,7 +333,7 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 		}
 		r.Tier = t
 	}
-	if rc.Backend == "self" {
+	if rc.Backend == config.BackendSelf {
 		r.Self = true
 	} else {
 		b, ok := s.Backends[rc.Backend]
@@ -324,20 +342,15 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 		}
 		r.Backend = b
 	}
-	switch rc.Priority {
-	case "P0":
-		r.Priority = 0
-	case "P1":
-		r.Priority = 1
-	case "", "P2":
-		r.Priority = 2
-	case "P3":
-		r.Priority = 3
-	default:
-		return r, fmt.Errorf("unknown priority %q", rc.Priority)
+	r.Priority = rc.Priority
+	if r.Priority == 0 { // a config without defaults applied
+		r.Priority = config.DefaultRoutePriority
 	}
-	if sh := cfg.Shedding; !sh.Disabled && r.Priority > 0 {
-		ratio := [...]float64{0, sh.P1, sh.P2, sh.P3}[r.Priority]
+	if !r.Priority.Valid() {
+		return r, fmt.Errorf("invalid priority %d", rc.Priority)
+	}
+	if sh := cfg.Shedding; !sh.Disabled && r.Priority != policy.P0 {
+		ratio := [...]float64{0, sh.P1, sh.P2, sh.P3}[r.Priority.Level()]
 		r.ShedAt = max(1, int64(ratio*float64(sh.MaxInFlight)))
 	}
 	if rc.Deprecated {
@@ -360,11 +373,10 @@ func compileRoute(i int, rc config.Route, cfg *config.Config, s *Snapshot, tiers
 			}
 			c.Origins[o] = struct{}{}
 		}
-		methods := rc.CORS.AllowedMethods
-		if len(methods) == 0 {
+		if len(rc.CORS.AllowedMethods) == 0 {
 			c.AllowMethods = r.Methods.Allow()
 		} else {
-			c.AllowMethods = strings.Join(methods, ", ")
+			c.AllowMethods = rc.CORS.AllowedMethods.String()
 		}
 		hdrs := rc.CORS.AllowedHeaders
 		if len(hdrs) == 0 {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestSettingsFrom(t *testing.T) {
-	bc := backendConfig(func(b *config.Backend) { b.Balance = config.BalanceLeastOutstanding }, urlA)
+	bc := backendConfig(func(b *config.Backend) { b.Balance = LeastOutstanding }, urlA)
 	got := SettingsFrom(bc)
 	want := Settings{
 		Balance:     LeastOutstanding,
@@ -27,6 +27,10 @@ func TestSettingsFrom(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("SettingsFrom =\n%+v\nwant\n%+v", got, want)
+	}
+	// A backend without defaults applied balances round robin.
+	if got := SettingsFrom(config.Backend{}).Balance; got != RoundRobin || got.String() != "round_robin" {
+		t.Errorf("SettingsFrom without balance: %v", got)
 	}
 }
 
@@ -201,7 +205,7 @@ func TestReloadDisablingProbesLetsEjectedReturn(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	for _, bal := range []string{config.BalanceRoundRobin, config.BalanceLeastOutstanding} {
+	for _, bal := range []Balance{RoundRobin, LeastOutstanding} {
 		f := newFixture(t, func(b *config.Backend) {
 			b.Balance = bal
 			b.MaxInFlight = 16
@@ -242,7 +246,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestAcquireReleaseDoNotAllocate(t *testing.T) {
-	for _, bal := range []string{config.BalanceRoundRobin, config.BalanceLeastOutstanding} {
+	for _, bal := range []Balance{RoundRobin, LeastOutstanding} {
 		f := newFixture(t, func(b *config.Backend) { b.Balance = bal }, urlA, urlB, urlC, urlD)
 		probes(f, f.byURL(t, urlB), false, 3) // skipping costs nothing either
 		i := 0
@@ -277,7 +281,7 @@ func TestAcquireReleaseDoNotAllocate(t *testing.T) {
 	}
 }
 
-func benchmarkAcquireRelease(b *testing.B, bal string, at bool) {
+func benchmarkAcquireRelease(b *testing.B, bal Balance, at bool) {
 	bc := backendConfig(func(c *config.Backend) {
 		c.Balance = bal
 		c.MaxInFlight = 1 << 20
@@ -301,8 +305,8 @@ func benchmarkAcquireRelease(b *testing.B, bal string, at bool) {
 }
 
 func BenchmarkAcquireRelease(b *testing.B) {
-	b.Run("RoundRobin", func(b *testing.B) { benchmarkAcquireRelease(b, config.BalanceRoundRobin, false) })
-	b.Run("LeastOutstanding", func(b *testing.B) { benchmarkAcquireRelease(b, config.BalanceLeastOutstanding, false) })
+	b.Run("RoundRobin", func(b *testing.B) { benchmarkAcquireRelease(b, RoundRobin, false) })
+	b.Run("LeastOutstanding", func(b *testing.B) { benchmarkAcquireRelease(b, LeastOutstanding, false) })
 	// ReleaseAt with the time the caller read anyway: no clock read here.
-	b.Run("RoundRobinReleaseAt", func(b *testing.B) { benchmarkAcquireRelease(b, config.BalanceRoundRobin, true) })
+	b.Run("RoundRobinReleaseAt", func(b *testing.B) { benchmarkAcquireRelease(b, RoundRobin, true) })
 }

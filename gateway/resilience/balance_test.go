@@ -74,7 +74,7 @@ func TestRoundRobinSkipsUnhealthyWithoutSkew(t *testing.T) {
 }
 
 func TestNoHealthy(t *testing.T) {
-	for _, bal := range []string{config.BalanceRoundRobin, config.BalanceLeastOutstanding} {
+	for _, bal := range []Balance{RoundRobin, LeastOutstanding} {
 		f := newFixture(t, func(b *config.Backend) { b.Balance = bal }, urlA, urlB)
 		for _, in := range f.Instances() {
 			for range 3 {
@@ -92,7 +92,7 @@ func TestNoHealthy(t *testing.T) {
 }
 
 func leastOutstanding(b *config.Backend) {
-	b.Balance = config.BalanceLeastOutstanding
+	b.Balance = LeastOutstanding
 	b.CircuitBreaker.Disabled = true
 }
 

@@ -5,29 +5,22 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
-// Balance is a backend's balancing policy.
-type Balance uint8
+// Balance is a backend's balancing policy (policy.Balance, the config's
+// backends[].balance).
+type Balance = policy.Balance
 
 const (
 	// RoundRobin is weighted round-robin: over a cycle, an instance of
 	// weight w gets w picks, interleaved (smooth weighted round-robin).
-	RoundRobin Balance = iota
+	// Settings with no valid Balance balance this way.
+	RoundRobin = policy.RoundRobin
 	// LeastOutstanding picks the instance with the fewest requests in flight
 	// relative to its weight; ties go to the instances in rotating order.
-	LeastOutstanding
+	LeastOutstanding = policy.LeastOutstanding
 )
-
-func (b Balance) String() string {
-	switch b {
-	case RoundRobin:
-		return config.BalanceRoundRobin
-	case LeastOutstanding:
-		return config.BalanceLeastOutstanding
-	}
-	return "unknown"
-}
 
 // Settings are a backend's resilience settings, built from config.Backend by
 // SettingsFrom. Values are taken as validated (config.Validate); NewBackend
@@ -86,9 +79,9 @@ type InstanceSpec struct {
 // SettingsFrom converts a backend's configuration (defaults applied,
 // validated) into Settings.
 func SettingsFrom(b config.Backend) Settings {
-	s := Settings{Balance: RoundRobin, MaxInFlight: b.MaxInFlight}
-	if b.Balance == config.BalanceLeastOutstanding {
-		s.Balance = LeastOutstanding
+	s := Settings{Balance: b.Balance, MaxInFlight: b.MaxInFlight}
+	if !s.Balance.Valid() { // a config without defaults applied
+		s.Balance = config.DefaultBalance
 	}
 	h := b.HealthCheck
 	s.Health = HealthSettings{

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatelab/gatelab/gateway/auth"
+	"github.com/gatelab/gatelab/gateway/auth/authtest"
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/harness/budget"
 	"github.com/gatelab/gatelab/harness/deps"
@@ -650,7 +650,7 @@ func (sr *scenarioRun) requests(t *target, r *running, trialID string) ([]load.R
 		tokens := make([]string, users)
 		if orDefault(rt.Auth, "jwt") == "jwt" && t.Kind == kindGatelab {
 			for i := range tokens {
-				tok, err := auth.Mint(auth.MintOptions{KeyFile: keyFile,
+				tok, err := authtest.Mint(authtest.Options{KeyFile: keyFile,
 					Subject: fmt.Sprintf("%s-%s-%s-%d", trialID, sr.s.Name, rt.ID, i), Issuer: sr.l.fx.Auth.JWT.Issuers[0],
 					Audience: sr.l.fx.Auth.JWT.Audiences, TTL: time.Hour})
 				if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/policy"
 	"github.com/gatelab/gatelab/harness/peers"
 	"github.com/gatelab/gatelab/harness/scenario"
 )
@@ -68,14 +69,14 @@ func gatelabConfig(fx *config.Config, s *scenario.Scenario, upstreams map[string
 	seen := map[string]bool{}
 	for _, t := range s.Tiers {
 		seen[t.Name] = true
-		w("    - %s", tierYAML(config.Tier{Name: t.Name, Limit: t.Limit, Window: t.Window, Key: orDefault(t.Key, "user_id"), Algorithm: t.Algorithm}))
+		w("    - %s", tierYAML(configTier(t)))
 	}
 	for _, t := range fx.RateLimit.Tiers {
 		if !seen[t.Name] && t.Name != scenario.BenchTier {
 			w("    - %s", tierYAML(t))
 		}
 	}
-	w("    - %s", tierYAML(config.Tier{Name: scenario.BenchTier, Limit: benchLimit, Window: benchWindow, Key: "user_id"}))
+	w("    - %s", tierYAML(config.Tier{Name: scenario.BenchTier, Limit: benchLimit, Window: benchWindow, Key: policy.KeyUserID}))
 	if len(s.Upstreams) == 0 {
 		w("backends: []")
 	} else {
@@ -192,9 +193,18 @@ func yqList(ss []string) string {
 }
 
 func tierYAML(t config.Tier) string {
-	s := fmt.Sprintf("{name: %s, limit: %d, window: %s, key: %s", yq(t.Name), t.Limit, t.Window, yq(t.Key))
-	if t.Algorithm != "" {
-		s += ", algorithm: " + yq(t.Algorithm)
+	return fmt.Sprintf("{name: %s, limit: %d, window: %s, key: %s, algorithm: %s}", yq(t.Name), t.Limit, t.Window, t.Key, t.Algorithm)
+}
+
+// configTier is a scenario's tier as the gateway config's. The scenario
+// spells key and algorithm in policy's words, checked by scenario.Parse;
+// left out, the key is user_id and the algorithm sliding_window (the zero
+// value).
+func configTier(t scenario.Tier) config.Tier {
+	key, ok := policy.ParseLimitKeyKind(t.Key)
+	if !ok {
+		key = policy.KeyUserID
 	}
-	return s + "}"
+	algorithm, _ := policy.ParseLimitAlgorithm(t.Algorithm)
+	return config.Tier{Name: t.Name, Limit: t.Limit, Window: t.Window, Key: key, Algorithm: algorithm}
 }

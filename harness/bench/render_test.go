@@ -48,6 +48,23 @@ func TestRenderedConfigsAreValid(t *testing.T) {
 			if len(cfg.Routes) != want || cfg.Version != 7 {
 				t.Errorf("%s: %d routes (want %d), version %d", s.Name, len(cfg.Routes), want, cfg.Version)
 			}
+			// The scenario's tiers keep their key and algorithm (user_id and
+			// sliding_window when left out).
+			for _, st := range s.Tiers {
+				found := false
+				for _, ct := range cfg.RateLimit.Tiers {
+					if ct.Name != st.Name {
+						continue
+					}
+					found = true
+					if ct.Key.String() != orDefault(st.Key, "user_id") || ct.Algorithm.String() != orDefault(st.Algorithm, "sliding_window") {
+						t.Errorf("%s: tier %s rendered as key %s, algorithm %s (scenario: %q, %q)", s.Name, st.Name, ct.Key, ct.Algorithm, st.Key, st.Algorithm)
+					}
+				}
+				if !found {
+					t.Errorf("%s: tier %s not rendered", s.Name, st.Name)
+				}
+			}
 		}
 	}
 }

@@ -56,7 +56,7 @@ func DockerAvailable() error {
 
 func dockerClient() (dockerAPI, error) {
 	if err := DockerAvailable(); err != nil {
-		return nil, fmt.Errorf("Docker not reachable: %w", err)
+		return nil, fmt.Errorf("docker not reachable: %w", err)
 	}
 	return docker.cli, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/gateway/policy"
 	"github.com/gatelab/gatelab/harness/budget"
 	"go.yaml.in/yaml/v3"
 )
@@ -250,15 +251,11 @@ func (v *validator) scenario(s *Scenario) {
 		if t.Window <= 0 {
 			v.add(p+".window", "window must be positive")
 		}
-		switch t.Key {
-		case "", "user_id", "api_key", "client_ip", "global":
-		default:
-			v.add(p+".key", "key %q: want user_id, api_key, client_ip or global", t.Key)
+		if _, ok := policy.ParseLimitKeyKind(t.Key); t.Key != "" && !ok {
+			v.add(p+".key", "key %q: %s", t.Key, policy.LimitKeyKinds())
 		}
-		switch t.Algorithm {
-		case "", "sliding_window", "gcra":
-		default:
-			v.add(p+".algorithm", "algorithm %q: want sliding_window or gcra", t.Algorithm)
+		if _, ok := policy.ParseLimitAlgorithm(t.Algorithm); t.Algorithm != "" && !ok {
+			v.add(p+".algorithm", "algorithm %q: %s", t.Algorithm, policy.LimitAlgorithms())
 		}
 	}
 	routes := map[string]bool{}
@@ -289,23 +286,18 @@ func (v *validator) scenario(s *Scenario) {
 		if s.Targets.Containers && r.Upstream != SelfUpstream {
 			v.add(p+".upstream", "gateway nodes in containers cannot reach the host's upstreams: use upstream: self")
 		}
-		switch r.Auth {
-		case "", "jwt", "none":
-		default:
-			v.add(p+".auth", "auth %q: want jwt or none", r.Auth)
+		// The load sends bearer tokens or nothing: no API keys.
+		if a, _ := policy.ParseAuth(r.Auth); r.Auth != "" && a != policy.AuthJWT && a != policy.AuthNone {
+			v.add(p+".auth", "auth %q: want %s or %s", r.Auth, policy.AuthJWT, policy.AuthNone)
 		}
 		if r.Tier != "" && !tiers[r.Tier] {
 			v.add(p+".tier", "unknown tier %q", r.Tier)
 		}
-		switch r.FailMode {
-		case "", "open", "closed":
-		default:
-			v.add(p+".fail_mode", "fail_mode %q: want open or closed", r.FailMode)
+		if _, ok := policy.ParseFailMode(r.FailMode); r.FailMode != "" && !ok {
+			v.add(p+".fail_mode", "fail_mode %q: %s", r.FailMode, policy.FailModes())
 		}
-		switch r.Priority {
-		case "", "P0", "P1", "P2", "P3":
-		default:
-			v.add(p+".priority", "priority %q: want P0..P3", r.Priority)
+		if _, ok := policy.ParsePriority(r.Priority); r.Priority != "" && !ok {
+			v.add(p+".priority", "priority %q: %s", r.Priority, policy.Priorities())
 		}
 		m, path, ok := strings.Cut(r.Request, " ")
 		if !ok || m == "" || !strings.HasPrefix(path, r.Prefix) {

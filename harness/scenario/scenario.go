@@ -96,7 +96,7 @@ type Route struct {
 	Prefix      string `yaml:"prefix"`
 	StripPrefix string `yaml:"strip_prefix"`
 	Upstream    string `yaml:"upstream"`
-	// Auth: jwt (default), api_key or none.
+	// Auth: jwt (default) or none (the load sends no API keys).
 	Auth string `yaml:"auth"`
 	// Tier is a rate-limit tier (from Tiers, or the built-in "bench" that
 	// never rejects); "" = not limited.
@@ -104,7 +104,7 @@ type Route struct {
 	FailMode   string `yaml:"fail_mode"` // open (default) | closed
 	DeadlineMS int    `yaml:"deadline_ms"`
 	TimeoutMS  int    `yaml:"timeout_ms"`
-	Priority   string `yaml:"priority"`
+	Priority   string `yaml:"priority"` // P0..P3 (default the gateway's, P2)
 	// Request is what the load sends: "GET /api/v2/users/me".
 	Request string `yaml:"request"`
 	// Weight is the route's share of the load (default 1).
@@ -136,7 +136,9 @@ func (r Route) Instances() []string {
 	return out
 }
 
-// Tier is a rate-limit tier the scenario adds.
+// Tier is a rate-limit tier the scenario adds. Key (default user_id) and
+// Algorithm (default sliding_window) are spelt as in the gateway config,
+// gateway/policy's words, and checked with policy's parsers.
 type Tier struct {
 	Name      string        `yaml:"name"`
 	Limit     int64         `yaml:"limit"`

@@ -69,6 +69,39 @@ func TestParseRejectsUnknownFieldsAndSyntax(t *testing.T) {
 	}
 }
 
+// The gateway's words (tier key and algorithm, route auth, fail mode and
+// priority) are gateway/policy's, as in the gateway config.
+func TestParseChecksGatewayWords(t *testing.T) {
+	const head = "name: x\nupstreams: [{name: u}]\nload: {stages: [{duration: 1s, rate: 1}]}\ntiers:\n"
+	bad := head + `  - {name: t, limit: 1, window: 1s, key: user, algorithm: token_bucket}
+routes:
+  - {id: r, prefix: /a/, upstream: u, request: GET /a/b, tier: t, auth: api_key, fail_mode: shut, priority: p1}
+`
+	_, err := Parse([]byte(bad), "bad.yaml")
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	want := []string{
+		`bad.yaml:5: tiers[0].key: key "user": want user_id, api_key, client_ip or global`,
+		`bad.yaml:5: tiers[0].algorithm: algorithm "token_bucket": want sliding_window or gcra`,
+		`bad.yaml:7: routes[0].auth: auth "api_key": want jwt or none`,
+		`bad.yaml:7: routes[0].fail_mode: fail_mode "shut": want open or closed`,
+		`bad.yaml:7: routes[0].priority: priority "p1": want P0, P1, P2 or P3`,
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+
+	good := head + `  - {name: t, limit: 1, window: 1s, key: client_ip, algorithm: gcra}
+routes:
+  - {id: r, prefix: /a/, upstream: u, request: GET /a/b, tier: t, auth: none, fail_mode: closed, priority: P0}
+`
+	if _, err := Parse([]byte(good), "good.yaml"); err != nil {
+		t.Errorf("valid words refused: %v", err)
+	}
+}
+
 func TestParseGood(t *testing.T) {
 	text := `name: ok
 upstreams: [{name: u, delay: "uniform:1ms-3ms"}]

@@ -22,14 +22,9 @@ func satAdd(a, b int64) int64 {
 	return s
 }
 
-// Exact integer helpers shared with the local engine (internal/intmath).
-type u128 = intmath.U128
-
-func floorDiv(a, b int64) int64      { return intmath.FloorDiv(a, b) }
-func mulDivSat(a, b, c uint64) int64 { return intmath.MulDivSat(a, b, c, maxCount) }
-func mul(a, b uint64) u128           { return intmath.Mul(a, b) }
+func floorDiv(a, b int64) int64 { return intmath.FloorDiv(a, b) }
 
 // scaleLimit is max(1, floor(limit*m/n)) for 0 < m < n.
 func scaleLimit(limit, m, n int64) int64 {
-	return max(1, mulDivSat(uint64(limit), uint64(m), uint64(n)))
+	return max(1, intmath.MulDivSat(uint64(limit), uint64(m), uint64(n), maxCount))
 }

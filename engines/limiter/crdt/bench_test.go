@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -50,7 +49,7 @@ var keySets = []struct {
 // benchNodes starts n nodes; the benchmark drives the first.
 func benchNodes(b *testing.B, n int) []*Limiter {
 	b.Helper()
-	return newCluster(b, n, nil, engines.CRDTOptions{})
+	return newCluster(b, n, nil, Settings{})
 }
 
 func runSerial(b *testing.B, l *Limiter, p pipeline.Policy, keys []string) {

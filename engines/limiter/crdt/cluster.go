@@ -3,8 +3,6 @@ package crdt
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"os"
 	"strconv"
@@ -65,22 +63,24 @@ type member struct {
 	alive bool
 }
 
-// New builds a crdt limiter node: it binds opts.CRDT.Bind (default
-// 127.0.0.1:0, an ephemeral loopback port: see Addr), joins opts.CRDT.Peers
+// New builds a crdt limiter node: it binds s.Bind (default
+// 127.0.0.1:0, an ephemeral loopback port: see Addr), joins s.Peers
 // (one attempt before New returns; failures are retried in the background)
 // and starts gossiping. opts.Now is the clock of every window computation;
 // opts.Registerer, if set, receives the engine's metrics. Close leaves the
 // cluster.
-func New(opts engines.LimiterOptions) (engines.Limiter, error) {
-	l, err := newNode(opts)
+func New(opts engines.LimiterOptions, s Settings) (engines.Limiter, error) {
+	l, err := newNode(opts, s)
 	if err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-func newNode(opts engines.LimiterOptions) (*Limiter, error) {
-	c := opts.CRDT
+func newNode(opts engines.LimiterOptions, c Settings) (*Limiter, error) {
+	if c.Node == "" {
+		c.Node = opts.Instance
+	}
 	switch c.PartitionMode {
 	case "", ModeScale, ModeOpen, ModeClosed:
 	default:
@@ -111,11 +111,11 @@ func newNode(opts engines.LimiterOptions) (*Limiter, error) {
 		return nil, fmt.Errorf("crdt limiter: node name longer than %d bytes", maxName)
 	}
 
-	quiet := log.New(io.Discard, "", 0)
+	mlog := memberlistLogger() // memberlist's lines, through slog at their level
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{host},
 		BindPort:  port,
-		Logger:    quiet,
+		Logger:    mlog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crdt limiter: %w", err)
@@ -133,7 +133,7 @@ func newNode(opts engines.LimiterOptions) (*Limiter, error) {
 		name = "crdt-" + net.JoinHostPort(where, strconv.Itoa(bound))
 	}
 
-	l := newCore(name, opts)
+	l := newCore(name, opts, c)
 	cl := &cluster{
 		l:      l,
 		known:  map[string]*member{},
@@ -155,7 +155,7 @@ func newNode(opts engines.LimiterOptions) (*Limiter, error) {
 	cfg.Transport = cl.tr
 	cfg.Delegate = cl
 	cfg.Events = cl
-	cfg.Logger = quiet
+	cfg.Logger = mlog
 	// Loopback / LAN timings: a failed node is declared dead about a second
 	// after it stops answering (a probe round, then a suspicion of 3 probe
 	// intervals, halved by confirmations) and state changes spread within a
@@ -201,7 +201,7 @@ func newNode(opts engines.LimiterOptions) (*Limiter, error) {
 }
 
 // Addr returns the address other nodes reach this node at (host:port), the
-// value to list in their CRDTOptions.Peers. Empty for a limiter without
+// value to list in their Settings.Peers. Empty for a limiter without
 // networking.
 func (l *Limiter) Addr() string {
 	if l.cl == nil {

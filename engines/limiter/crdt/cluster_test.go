@@ -31,14 +31,14 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) t
 }
 
 // startNode starts node i of a test cluster (joining seed unless empty).
-func startNode(t testing.TB, i int, seed string, now func() time.Time, opts engines.CRDTOptions) *Limiter {
+func startNode(t testing.TB, i int, seed string, now func() time.Time, opts Settings) *Limiter {
 	t.Helper()
 	opts.Node = fmt.Sprint("n", i)
 	opts.Bind = "127.0.0.1:0"
 	if seed != "" {
 		opts.Peers = []string{seed}
 	}
-	l, err := newNode(engines.LimiterOptions{Now: now, CRDT: opts})
+	l, err := newNode(engines.LimiterOptions{Now: now}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func startNode(t testing.TB, i int, seed string, now func() time.Time, opts engi
 
 // newCluster starts n nodes in this process, all joining the first, and waits
 // until every node sees all n.
-func newCluster(t testing.TB, n int, now func() time.Time, opts engines.CRDTOptions) []*Limiter {
+func newCluster(t testing.TB, n int, now func() time.Time, opts Settings) []*Limiter {
 	t.Helper()
 	nodes := []*Limiter{startNode(t, 0, "", now, opts)}
 	for i := 1; i < n; i++ {
@@ -166,8 +166,8 @@ func TestAccuracy(t *testing.T) {
 	}
 	clock := limitertest.NewClock(limitertest.Epoch.Add(time.Second))
 	clusters := map[int][]*Limiter{
-		3: newCluster(t, 3, clock.Now, engines.CRDTOptions{ExpectedNodes: 3}),
-		5: newCluster(t, 5, clock.Now, engines.CRDTOptions{ExpectedNodes: 5}),
+		3: newCluster(t, 3, clock.Now, Settings{ExpectedNodes: 3}),
+		5: newCluster(t, 5, clock.Now, Settings{ExpectedNodes: 5}),
 	}
 	const (
 		urgent   = "urgent flush"
@@ -262,7 +262,7 @@ func TestPartition(t *testing.T) {
 	}
 	const limit = 200
 	clock := limitertest.NewClock(limitertest.Epoch.Add(time.Second))
-	nodes := newCluster(t, 4, clock.Now, engines.CRDTOptions{}) // N: the largest membership seen
+	nodes := newCluster(t, 4, clock.Now, Settings{}) // N: the largest membership seen
 	if _, n := nodes[0].Members(); n != 4 {
 		t.Fatalf("cluster size %d, want 4", n)
 	}
@@ -337,7 +337,7 @@ func TestPartition(t *testing.T) {
 // as New returns, its merged counters equal the others'.
 func TestJoin(t *testing.T) {
 	clock := limitertest.NewClock(limitertest.Epoch.Add(time.Second))
-	nodes := newCluster(t, 3, clock.Now, engines.CRDTOptions{})
+	nodes := newCluster(t, 3, clock.Now, Settings{})
 	sw := pipeline.Policy{Name: "j", Limit: 100, Window: 10 * time.Second}
 	g := pipeline.Policy{Name: "jg", Limit: 100, Window: 10 * time.Second, Algorithm: pipeline.GCRA}
 	for i, l := range nodes {
@@ -353,7 +353,7 @@ func TestJoin(t *testing.T) {
 		return ok1 && ok2 && sum(a) == 5+8+11 && sum(b) == (5+8+11)*unitOf(g)
 	})
 
-	late := startNode(t, 3, nodes[0].Addr(), clock.Now, engines.CRDTOptions{})
+	late := startNode(t, 3, nodes[0].Addr(), clock.Now, Settings{})
 	for _, key := range []string{"join/sw", "join/gcra"} {
 		want, _, _ := nodes[0].Totals(key)
 		got, _, ok := late.Totals(key)
@@ -373,7 +373,7 @@ func TestJoin(t *testing.T) {
 // TestLeave: a node that closes says bye: the others stop counting it in the
 // cluster size instead of scaling down as for a failure.
 func TestLeave(t *testing.T) {
-	nodes := newCluster(t, 3, nil, engines.CRDTOptions{})
+	nodes := newCluster(t, 3, nil, Settings{})
 	if err := nodes[2].Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestLeave(t *testing.T) {
 // with the real clock while gossip runs (for -race); afterwards every node
 // holds the same counters and they add up to the admissions.
 func TestGossipUnderLoad(t *testing.T) {
-	nodes := newCluster(t, 3, nil, engines.CRDTOptions{SyncInterval: 5 * time.Millisecond})
+	nodes := newCluster(t, 3, nil, Settings{SyncInterval: 5 * time.Millisecond})
 	p := pipeline.Policy{Name: "u", Limit: 1 << 30, Window: time.Hour}
 	const keys = 200
 	var admitted [keys]atomic.Int64

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
+	"github.com/gatelab/gatelab/engines/limiter/internal/rate"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -23,7 +24,7 @@ var (
 	_ io.Closer        = (*Limiter)(nil)
 )
 
-// Partition modes (CRDTOptions.PartitionMode).
+// Partition modes (Settings.PartitionMode).
 const (
 	ModeScale  = "scale"
 	ModeOpen   = "open"
@@ -129,14 +130,14 @@ func (p *peerTable) snapshot() []string {
 }
 
 // newCore builds the counter side of a limiter: no network, no goroutine.
-func newCore(name string, opts engines.LimiterOptions) *Limiter {
+func newCore(name string, opts engines.LimiterOptions, s Settings) *Limiter {
 	l := &Limiter{
 		now:      opts.Now,
 		seed:     maphash.MakeSeed(),
 		name:     name,
-		mode:     opts.CRDT.PartitionMode,
-		expected: int64(opts.CRDT.ExpectedNodes),
-		interval: opts.CRDT.SyncInterval,
+		mode:     s.PartitionMode,
+		expected: int64(s.ExpectedNodes),
+		interval: s.SyncInterval,
 		urgent:   make(chan struct{}, 1),
 	}
 	if l.now == nil {
@@ -147,9 +148,6 @@ func newCore(name string, opts engines.LimiterOptions) *Limiter {
 	}
 	if l.interval <= 0 {
 		l.interval = defaultSyncInterval
-	}
-	for i := range l.shards {
-		l.shards[i].init()
 	}
 	l.peers.init(name)
 	l.deltaHeader = appendHeader(nil, kindDelta, []string{name})
@@ -197,19 +195,18 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 	}
 	now := l.now().UnixNano()
 
-	s := maphash.String(l.seed, key) & (numShards - 1)
-	sh := &l.shards[s]
+	sh, s, tag := l.locate(maphash.String(l.seed, key))
 	sh.mu.Lock()
-	i, ok := sh.index[key]
+	i, ok := sh.Find(tag, key)
 	if !ok {
-		i = sh.insert(key, p.Algorithm, w, unit, now)
+		i = sh.insert(tag, key, p.Algorithm, w, unit, now)
 	}
-	r := &sh.slab[i]
+	r := sh.record(i)
 	var changed uint8
 	if !r.sameShape(p.Algorithm, w, unit) {
 		changed = r.carry(now, p.Algorithm, w, unit)
 	}
-	var d pipeline.LimitDecision
+	var d rate.Decision
 	var c uint8
 	if p.Algorithm == pipeline.GCRA {
 		d, c = r.gcra(now, limit, max(1, w/limit), w)
@@ -231,7 +228,13 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 		default:
 		}
 	}
-	return d, nil
+	return pipeline.LimitDecision{
+		Allowed:    d.Allowed,
+		Limit:      limit,
+		Remaining:  d.Remaining,
+		Reset:      time.Unix(0, d.Reset),
+		RetryAfter: d.RetryAfter,
+	}, nil
 }
 
 func policyError(p pipeline.Policy) error {
@@ -239,9 +242,11 @@ func policyError(p pipeline.Policy) error {
 		pipeline.ErrNoDecision, p.Name, p.Limit, p.Window, p.Algorithm)
 }
 
-func (l *Limiter) shardOf(key []byte) (*shard, uint64) {
-	s := maphash.Bytes(l.seed, key) & (numShards - 1)
-	return &l.shards[s], s
+// locate returns the shard of a key whose maphash is h, the shard's number,
+// and the key's tag in its index.
+func (l *Limiter) locate(h uint64) (*shard, uint64, uint32) {
+	s := h & (numShards - 1)
+	return &l.shards[s], s, uint32(h >> 32)
 }
 
 // handleMsg merges a message from another node (a delta, a full state or a
@@ -291,17 +296,17 @@ func (l *Limiter) merge(e *entry, peer func(int) int, now int64) {
 		l.rejectedWindow.Add(1)
 		return
 	}
-	sh, s := l.shardOf(e.key)
+	sh, s, tag := l.locate(maphash.Bytes(l.seed, e.key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	i, ok := sh.index[string(e.key)]
+	i, ok := sh.Find(tag, string(e.key))
 	if !ok {
-		i = sh.insert(string(e.key), e.algo, e.w, e.unit, now)
+		i = sh.insert(tag, string(e.key), e.algo, e.w, e.unit, now)
 		if e.algo == pipeline.GCRA {
-			sh.slab[i].cells[0].idx = noWindow // adopt whatever epoch the sender counts in
+			sh.Slab[i].State.cells[0].idx = noWindow // adopt whatever epoch the sender counts in
 		}
 	}
-	r := &sh.slab[i]
+	r := sh.record(i)
 	if !r.sameShape(e.algo, e.w, e.unit) {
 		l.rejectedShape.Add(1)
 		return
@@ -309,49 +314,50 @@ func (l *Limiter) merge(e *entry, peer func(int) int, now int64) {
 	pos := 0
 	if e.algo == pipeline.SlidingWindow {
 		pos = int(e.idx & (ring - 1))
-		if c := &r.cells[pos]; c.idx != e.idx {
+		if c := &r.State.cells[pos]; c.idx != e.idx {
 			if c.idx > e.idx { // the ring moved past that window (clock stepped back)
 				return
 			}
-			r.resetCell(pos, e.idx)
+			r.State.resetCell(pos, e.idx)
 		}
 	} else {
-		switch c := &r.cells[0]; {
+		switch c := &r.State.cells[0]; {
 		case e.idx < c.idx:
 			// The sender counts in an older epoch: our next delta tells it.
-			if len(r.key) <= maxKeyLen && sh.markDirty(i, 1) {
+			if len(r.Key) <= maxKeyLen && sh.markDirty(i, 1) {
 				l.dirtyShards[s/64].Or(1 << (s % 64))
 			}
 			return
 		case e.idx > c.idx:
-			r.resetCell(0, e.idx)
+			r.State.resetCell(0, e.idx)
 		}
 	}
-	c := &r.cells[pos]
+	c := &r.State.cells[pos]
 	c.base = max(c.base, e.base)
 	for _, sv := range e.slots {
 		if id := peer(sv.node); id >= 0 {
-			r.setSlot(id, pos, sv.value)
+			r.State.setSlot(id, pos, sv.value)
 		}
 	}
 	if e.algo == pipeline.SlidingWindow {
-		r.idleAt = max(r.idleAt, (e.idx+2)*e.w)
+		r.IdleAt = max(r.IdleAt, (e.idx+2)*e.w)
 	} else {
-		r.idleAt = max(r.idleAt, now+2*e.w, c.base+satAdd(c.mine, c.others))
+		r.IdleAt = max(r.IdleAt, now+2*e.w, c.base+satAdd(c.mine, c.others))
 	}
 }
 
 // sendable reports whether cell pos of r is worth putting in a full state at
 // now: it holds a window the receiver accepts (or is the GCRA cell).
 func (r *record) sendable(pos int, now int64) bool {
-	c := &r.cells[pos]
-	if r.algo == pipeline.GCRA {
+	s := &r.State
+	c := &s.cells[pos]
+	if r.Algo == pipeline.GCRA {
 		return pos == 0 && c.idx != noWindow
 	}
 	if c.idx == noWindow || c.total() == 0 {
 		return false
 	}
-	cur := floorDiv(now, r.w)
+	cur := floorDiv(now, s.w)
 	return c.idx >= cur-2 && c.idx <= cur+1
 }
 
@@ -363,25 +369,25 @@ func (l *Limiter) fullState() []byte {
 	for s := range l.shards {
 		sh := &l.shards[s]
 		sh.mu.Lock()
-		for i := range sh.slab {
-			r := &sh.slab[i]
-			if !r.live || len(r.key) > maxKeyLen {
+		for i := range sh.Slab {
+			r := (*record)(&sh.Slab[i])
+			if !r.Live || len(r.Key) > maxKeyLen {
 				continue
 			}
 			for pos := range ring {
 				if !r.sendable(pos, now) {
 					continue
 				}
-				b = appendEntryHead(b, r, &r.cells[pos])
+				b = appendEntryHead(b, r, &r.State.cells[pos])
 				n := 0
 				for id := range names {
-					if r.slot(id, pos) > 0 {
+					if r.State.slot(id, pos) > 0 {
 						n++
 					}
 				}
 				b = appendUvarint(b, uint64(n))
 				for id := range names {
-					if v := r.slot(id, pos); v > 0 {
+					if v := r.State.slot(id, pos); v > 0 {
 						b = appendSlot(b, id, v)
 					}
 				}
@@ -429,7 +435,7 @@ func (l *Limiter) buildDeltas(now int64, full, encode bool) [][]byte {
 			if bits&(1<<pos) == 0 {
 				continue
 			}
-			c := &r.cells[pos]
+			c := &r.State.cells[pos]
 			e := appendEntryHead(l.scratch[:0], r, c)
 			e = appendUvarint(e, 1)
 			e = appendSlot(e, 0, c.mine)
@@ -501,7 +507,7 @@ func (l *Limiter) keys() int {
 	for s := range l.shards {
 		sh := &l.shards[s]
 		sh.mu.Lock()
-		total += sh.live
+		total += sh.Live
 		sh.mu.Unlock()
 	}
 	return total
@@ -512,44 +518,44 @@ func (l *Limiter) keys() int {
 // GCRA key: the consumed emission time and base of its epoch). ok is false if
 // the node holds no state for key. Meant for tests and diagnostics.
 func (l *Limiter) Totals(key string) (cur, prev int64, ok bool) {
-	sh := &l.shards[maphash.String(l.seed, key)&(numShards-1)]
+	sh, _, tag := l.locate(maphash.String(l.seed, key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	i, found := sh.index[key]
+	i, found := sh.Find(tag, key)
 	if !found {
 		return 0, 0, false
 	}
-	r := &sh.slab[i]
-	if r.algo == pipeline.GCRA {
-		c := &r.cells[0]
+	r := sh.record(i)
+	if r.Algo == pipeline.GCRA {
+		c := &r.State.cells[0]
 		return satAdd(c.mine, c.others), c.base, true
 	}
-	idx := max(floorDiv(l.now().UnixNano(), r.w), r.win)
-	return r.windowTotal(idx), r.windowTotal(idx - 1), true
+	idx := max(floorDiv(l.now().UnixNano(), r.State.w), r.State.win)
+	return r.State.windowTotal(idx), r.State.windowTotal(idx - 1), true
 }
 
 // slots returns, for tests, every node's slot value (by name) in the cell of
 // key holding window (or epoch) idx.
 func (l *Limiter) slots(key string, idx int64) map[string]int64 {
 	names := l.peers.snapshot()
-	sh := &l.shards[maphash.String(l.seed, key)&(numShards-1)]
+	sh, _, tag := l.locate(maphash.String(l.seed, key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	out := map[string]int64{}
-	i, found := sh.index[key]
+	i, found := sh.Find(tag, key)
 	if !found {
 		return out
 	}
-	r := &sh.slab[i]
+	r := sh.record(i)
 	pos := int(idx & (ring - 1))
-	if r.algo == pipeline.GCRA {
+	if r.Algo == pipeline.GCRA {
 		pos = 0
 	}
-	if r.cells[pos].idx != idx {
+	if r.State.cells[pos].idx != idx {
 		return out
 	}
 	for id, n := range names {
-		if v := r.slot(id, pos); v > 0 {
+		if v := r.State.slot(id, pos); v > 0 {
 			out[n] = v
 		}
 	}

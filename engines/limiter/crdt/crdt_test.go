@@ -22,7 +22,7 @@ import (
 // newSingle builds a one-node cluster on an ephemeral loopback port.
 func newSingle(t testing.TB, now func() time.Time) *Limiter {
 	t.Helper()
-	l, err := newNode(engines.LimiterOptions{Now: now, CRDT: engines.CRDTOptions{Bind: "127.0.0.1:0"}})
+	l, err := newNode(engines.LimiterOptions{Now: now}, Settings{Bind: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func newSingle(t testing.TB, now func() time.Time) *Limiter {
 // newTestCore builds the counter side only (no network) on a fake clock.
 func newTestCore(name string) (*Limiter, *limitertest.Clock) {
 	c := limitertest.NewClock(limitertest.Epoch)
-	return newCore(name, engines.LimiterOptions{Now: c.Now}), c
+	return newCore(name, engines.LimiterOptions{Now: c.Now}, Settings{}), c
 }
 
 func allow(t testing.TB, l pipeline.Limiter, key string, p pipeline.Policy) pipeline.LimitDecision {
@@ -71,7 +71,7 @@ func TestRegistered(t *testing.T) {
 	if got := l.(*Limiter).Addr(); !strings.HasPrefix(got, "127.0.0.1:") || strings.HasSuffix(got, ":0") {
 		t.Errorf("default bind: Addr() = %q, want 127.0.0.1:<ephemeral port>", got)
 	}
-	for _, opts := range []engines.CRDTOptions{
+	for _, opts := range []Settings{
 		{PartitionMode: "sideways"},
 		{ExpectedNodes: -1},
 		{SyncInterval: -time.Second},
@@ -80,7 +80,7 @@ func TestRegistered(t *testing.T) {
 		{Bind: "127.0.0.1:99999"},
 		{Node: strings.Repeat("n", 300)},
 	} {
-		if l, err := New(engines.LimiterOptions{CRDT: opts}); err == nil {
+		if l, err := New(engines.LimiterOptions{}, opts); err == nil {
 			l.(*Limiter).Close()
 			t.Errorf("New accepted %+v", opts)
 		}
@@ -111,7 +111,7 @@ func TestEquivalentToLocal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep := newCore("solo", engines.LimiterOptions{Now: clock.Now})
+		rep := newCore("solo", engines.LimiterOptions{Now: clock.Now}, Settings{})
 		keyPolicy := map[string]int{}
 		for step := range 6000 {
 			switch r := rng.IntN(100); {
@@ -245,7 +245,7 @@ func TestIdleKeysCollected(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := limitertest.NewClock(limitertest.Epoch)
-	l, err := newNode(engines.LimiterOptions{Now: c.Now, Registerer: reg, CRDT: engines.CRDTOptions{Bind: "127.0.0.1:0", ExpectedNodes: 2}})
+	l, err := newNode(engines.LimiterOptions{Now: c.Now, Registerer: reg}, Settings{Bind: "127.0.0.1:0", ExpectedNodes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestMetrics(t *testing.T) {
 // its limit (scale) or returns no decision (open, closed).
 func TestPartitionModes(t *testing.T) {
 	for _, mode := range []string{"", ModeScale, ModeOpen, ModeClosed} {
-		l, err := newNode(engines.LimiterOptions{CRDT: engines.CRDTOptions{Bind: "127.0.0.1:0", ExpectedNodes: 4, PartitionMode: mode}})
+		l, err := newNode(engines.LimiterOptions{}, Settings{Bind: "127.0.0.1:0", ExpectedNodes: 4, PartitionMode: mode})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,8 @@
 // Reloads).
 //
 // SlidingWindow applies exactly the local engine's formulas (package
-// engines/limiter/local) to the merged totals of the current and previous
-// fixed windows:
+// engines/limiter/local; both call engines/limiter/internal/rate) to the
+// merged totals of the current and previous fixed windows:
 // effective = prev*(1 - elapsed/Window) + cur, admitted iff effective <
 // Limit, Remaining = ceil(Limit - effective - 1), Reset = window end, and for
 // a rejection RetryAfter = the earliest instant effective drops below Limit
@@ -94,10 +94,10 @@
 // Membership is memberlist's SWIM: a node that stops answering is declared
 // dead about a second later (probe interval 200 ms, suspicion 3 intervals,
 // shortened by confirmations). A node sees m members (itself and the members
-// alive or suspected) out of N: CRDTOptions.ExpectedNodes if set, else the
+// alive or suspected) out of N: Settings.ExpectedNodes if set, else the
 // most members ever seen (this node included) minus those that left with a
 // bye (Close); a crashed node keeps counting until it returns, so fixed
-// clusters should set ExpectedNodes. When m < N, CRDTOptions.PartitionMode
+// clusters should set ExpectedNodes. When m < N, Settings.PartitionMode
 // decides:
 //   - "scale" (default): the node enforces max(1, floor(Limit*m/N)) on the
 //     merged count of what it can see and reports that figure as
@@ -125,8 +125,8 @@
 //
 // # Transport
 //
-// memberlist's DefaultLANConfig with Name = CRDTOptions.Node, bound to
-// CRDTOptions.Bind, joining CRDTOptions.Peers, with loopback/LAN timings
+// memberlist's DefaultLANConfig with Name = Settings.Node, bound to
+// Settings.Bind, joining Settings.Peers, with loopback/LAN timings
 // (probe 200 ms / timeout 100 ms, gossip 20 ms, push/pull 5 s, TCP timeout 1
 // s), no compression and no encryption. Deltas are the (key, window, this
 // node's slot, base) entries changed since the previous round, sent straight
@@ -140,10 +140,15 @@
 // whatever does not parse (gatelab_crdt_messages_malformed_total). The
 // gossip port must be on a trusted network: messages are neither encrypted
 // nor authenticated.
+// memberlist's own log lines go to slog.Default() at the level each is
+// tagged with (debug lines are silent at the default info level).
 //
-// Options: Bind defaults to 127.0.0.1:0 (loopback, ephemeral port: a
-// one-node cluster unless others are told the port); its host must be an IP
-// literal. Node defaults to crdt-<IP or, on a wildcard bind, hostname>:<port>.
+// Settings (the config's limiter.crdt section; the -node, -bind and -peers
+// flags of gatelab serve override it): Bind defaults to 127.0.0.1:0
+// (loopback, ephemeral port: a one-node cluster unless others are told the
+// port); its host must be an IP literal. Node defaults to
+// LimiterOptions.Instance (gateway.instance), else to crdt-<IP or, on a
+// wildcard bind, hostname>:<port>.
 // Peers are joined once before New returns; if none answers, New still
 // succeeds and the seeds are retried every 2 x SyncInterval while this node
 // sees no other member. SyncInterval defaults to 25 ms.
@@ -167,11 +172,13 @@
 //
 // # Performance, allocations, concurrency
 //
-// Keys are spread over 256 shards (maphash), each with its own mutex, map
-// index and slab of records. Allow holds one shard mutex for the decision and
-// never waits for the network; ctx and Policy.Deadline are not consulted. A
-// decision on a key the node holds allocates nothing; a new key costs a copy
-// of the key and amortised map and slab growth. The gossip side allocates
+// Keys are spread over 256 shards (maphash), each with its own mutex and a
+// key table (engines/limiter/internal/keytable, as in the local engine: a
+// slab of records and an open-addressing index into it). Allow holds one
+// shard mutex for the decision and never waits for the network; ctx and
+// Policy.Deadline are not consulted. A decision on a key the node holds
+// allocates nothing; a new key costs a copy of the key and amortised index
+// and slab growth. The gossip side allocates
 // (messages, the slot arrays of peers, memberlist's buffers). A sync round
 // holds each dirty shard's mutex while it encodes that shard's changed
 // records; a merge holds the key's shard mutex for one entry; early rounds

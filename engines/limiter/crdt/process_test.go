@@ -30,11 +30,11 @@ var processPolicy = pipeline.Policy{Name: "proc", Limit: 1000, Window: time.Hour
 
 func helperNode(peer string) int {
 	n, _ := strconv.Atoi(os.Getenv("CRDT_TEST_HELPER_N"))
-	l, err := engines.NewLimiter("crdt", engines.LimiterOptions{CRDT: engines.CRDTOptions{
+	l, err := New(engines.LimiterOptions{}, Settings{
 		Node:  "child",
 		Bind:  "127.0.0.1:0",
 		Peers: []string{peer},
-	}})
+	})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -65,7 +65,7 @@ func TestSeparateProcesses(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	parent := startNode(t, 0, "", nil, engines.CRDTOptions{})
+	parent := startNode(t, 0, "", nil, Settings{})
 	const n = 37
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "CRDT_TEST_HELPER_PEER="+parent.Addr(), "CRDT_TEST_HELPER_N="+strconv.Itoa(n))

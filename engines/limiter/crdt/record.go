@@ -1,11 +1,10 @@
 package crdt
 
 import (
-	"github.com/gatelab/gatelab/engines/limiter/internal/intmath"
-
 	"math"
-	"time"
 
+	"github.com/gatelab/gatelab/engines/limiter/internal/keytable"
+	"github.com/gatelab/gatelab/engines/limiter/internal/rate"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -37,30 +36,32 @@ type cell struct {
 
 func (c *cell) total() int64 { return satAdd(satAdd(c.base, c.mine), c.others) }
 
-// record is one key's replicated state. Times are Unix nanoseconds.
-type record struct {
-	key    string // owned copy
-	w      int64  // Policy.Window
-	unit   int64  // SlidingWindow: w; GCRA: the emission interval w/Limit of the configured limit
-	win    int64  // SlidingWindow: the window decisions are taken in (never moves back)
-	idleAt int64  // after this instant the record holds nothing a decision needs
-	cells  [ring]cell
+// record is one key's slot in its shard: the header (the key, IdleAt, after
+// which the record holds nothing a decision needs, and Algo, the algorithm
+// the cells count in) and the replicated state. Times are Unix nanoseconds.
+type record keytable.Entry[replica]
+
+// replica is one key's replicated state.
+type replica struct {
+	w     int64 // Policy.Window
+	unit  int64 // SlidingWindow: w; GCRA: the emission interval w/Limit of the configured limit
+	win   int64 // SlidingWindow: the window decisions are taken in (never moves back)
+	cells [ring]cell
 	// remote holds the other nodes' slot values: remote[(peer-1)*ring+pos]
 	// for peer ids 1.. (0 is this node, whose value is cells[pos].mine).
 	remote []int64
-	algo   pipeline.LimitAlgorithm
-	live   bool
 	dirty  uint8 // cells (bit pos) whose mine or base changed since the last sync
 	queued bool  // the record is in its shard's dirty list
 }
 
 // sameShape reports whether the record counts in the given algorithm and units.
 func (r *record) sameShape(algo pipeline.LimitAlgorithm, w, unit int64) bool {
-	return r.algo == algo && r.w == w && r.unit == unit
+	s := &r.State
+	return r.Algo == algo && s.w == w && s.unit == unit
 }
 
 // resetCell empties cell pos and sets it to window (or epoch) idx.
-func (r *record) resetCell(pos int, idx int64) {
+func (r *replica) resetCell(pos int, idx int64) {
 	r.cells[pos] = cell{idx: idx}
 	for j := pos; j < len(r.remote); j += ring {
 		r.remote[j] = 0
@@ -68,7 +69,7 @@ func (r *record) resetCell(pos int, idx int64) {
 }
 
 // resetAll empties every cell.
-func (r *record) resetAll() {
+func (r *replica) resetAll() {
 	for i := range r.cells {
 		r.cells[i] = cell{idx: noWindow}
 	}
@@ -76,7 +77,7 @@ func (r *record) resetAll() {
 }
 
 // windowTotal is the merged count of sliding window idx (0 if not held).
-func (r *record) windowTotal(idx int64) int64 {
+func (r *replica) windowTotal(idx int64) int64 {
 	if c := &r.cells[idx&(ring-1)]; c.idx == idx {
 		return c.total()
 	}
@@ -86,25 +87,24 @@ func (r *record) windowTotal(idx int64) int64 {
 // slidingWindow decides one request with the sliding-window counter over the
 // merged totals, with exactly the local engine's formulas. It returns the
 // decision and the cell bits it changed.
-func (r *record) slidingWindow(now, limit, w int64) (pipeline.LimitDecision, uint8) {
+func (r *record) slidingWindow(now, limit, w int64) (rate.Decision, uint8) {
+	s := &r.State
 	n := now
 	idx := floorDiv(n, w)
-	if idx < r.win { // the clock stepped back behind the current window
-		idx = r.win
+	if idx < s.win { // the clock stepped back behind the current window
+		idx = s.win
 		n = idx * w
 	} else {
-		r.win = idx
+		s.win = idx
 	}
 	pos := int(idx & (ring - 1))
-	c := &r.cells[pos]
+	c := &s.cells[pos]
 	if c.idx != idx {
-		r.resetCell(pos, idx)
+		s.resetCell(pos, idx)
 	}
 	start := idx * w
-	r.idleAt = max(r.idleAt, n+2*w)
-	prev, cur := r.windowTotal(idx-1), c.total()
-
-	d := intmath.Sliding(prev, cur, limit, w, start, n, now)
+	r.IdleAt = max(r.IdleAt, n+2*w)
+	d := rate.Sliding(s.windowTotal(idx-1), c.total(), limit, w, start, n, now)
 	if !d.Allowed {
 		return d, 0
 	}
@@ -115,47 +115,29 @@ func (r *record) slidingWindow(now, limit, w int64) (pipeline.LimitDecision, uin
 // gcra decides one request with the generic cell rate algorithm over the
 // merged state: TAT = B + consumed, where consumed is the G-counter of
 // emission time. t is the emission interval of the limit enforced now.
-func (r *record) gcra(now, limit, t, w int64) (pipeline.LimitDecision, uint8) {
-	c := &r.cells[0]
+func (r *record) gcra(now, limit, t, w int64) (rate.Decision, uint8) {
+	c := &r.State.cells[0]
 	consumed := satAdd(c.mine, c.others)
-	tau := (limit - 1) * t
-	tat := c.base + consumed
-	if tat < now {
-		tat = now
+	d, tat := rate.GCRA(c.base+consumed, now, limit, t)
+	r.IdleAt = max(r.IdleAt, now+2*w, tat)
+	if !d.Allowed {
+		return d, 0
 	}
-	if tat-now <= tau {
-		// B only grows: B + consumed < now makes now - consumed > B.
-		c.base = tat - consumed
-		c.mine = satAdd(c.mine, t)
-		tat += t
-		r.idleAt = max(r.idleAt, now+2*w, tat)
-		return pipeline.LimitDecision{
-			Allowed:   true,
-			Limit:     limit,
-			Remaining: (limit*t - (tat - now)) / t,
-			Reset:     time.Unix(0, tat),
-		}, 1
-	}
-	r.idleAt = max(r.idleAt, now+2*w, tat)
-	at := tat - tau
-	return pipeline.LimitDecision{
-		Limit:      limit,
-		Reset:      time.Unix(0, at),
-		RetryAfter: time.Duration(at - now),
-	}, 0
+	// B only grows: B + consumed < now makes now - consumed > B.
+	c.base = tat - t - consumed
+	c.mine = satAdd(c.mine, t)
+	return d, 1
 }
 
-// slidingCount is ceil(effective) of a sliding-window record at now.
-func (r *record) slidingCount(now int64) int64 {
+// slidingCount is ceil(effective) of a sliding-window replica at now.
+func (r *replica) slidingCount(now int64) int64 {
 	w := r.w
 	idx := floorDiv(now, w)
 	if idx < r.win {
 		idx = r.win
 		now = idx * w
 	}
-	prev, cur := r.windowTotal(idx-1), r.windowTotal(idx)
-	weighted := mul(uint64(prev), uint64(w-(now-idx*w))).Add(mul(uint64(cur), uint64(w)))
-	return int64(weighted.DivCeil(uint64(w)))
+	return rate.SlidingCount(r.windowTotal(idx-1), r.windowTotal(idx), w, now-idx*w)
 }
 
 // carry re-expresses the count the record holds at now in another algorithm or
@@ -164,61 +146,54 @@ func (r *record) slidingCount(now int64) int64 {
 // max-register, so every node carrying the same merged view agrees) of a fresh
 // cell; the old slots are dropped. It returns the cell bits it changed.
 func (r *record) carry(now int64, algo pipeline.LimitAlgorithm, w, unit int64) uint8 {
-	if r.algo == pipeline.GCRA && algo == pipeline.GCRA {
-		c := &r.cells[0]
-		tat := c.base + satAdd(c.mine, c.others)
-		if debt := tat - now; debt > 0 {
-			tat = now + mulDivSat(uint64(debt), uint64(unit), uint64(r.unit))
-		}
+	s := &r.State
+	if r.Algo == pipeline.GCRA && algo == pipeline.GCRA {
+		c := &s.cells[0]
+		tat := rate.RescaleTAT(c.base+satAdd(c.mine, c.others), now, s.unit, unit)
 		epoch := max(c.idx+1, floorDiv(now, w))
-		r.resetAll()
-		r.algo, r.w, r.unit = algo, w, unit
-		r.cells[0] = cell{idx: epoch, base: tat}
+		s.resetAll()
+		r.Algo, s.w, s.unit = algo, w, unit
+		s.cells[0] = cell{idx: epoch, base: tat}
 		return 1
 	}
 	var count int64
-	if r.algo == pipeline.GCRA {
-		c := &r.cells[0]
-		if debt := c.base + satAdd(c.mine, c.others) - now; debt > 0 {
-			count = int64(u128{Lo: uint64(debt)}.DivCeil(uint64(r.unit)))
-		}
+	if r.Algo == pipeline.GCRA {
+		c := &s.cells[0]
+		count = rate.GCRACount(c.base+satAdd(c.mine, c.others), now, s.unit)
 	} else {
-		count = r.slidingCount(now)
+		count = s.slidingCount(now)
 	}
-	r.resetAll()
-	r.algo, r.w, r.unit = algo, w, unit
+	s.resetAll()
+	r.Algo, s.w, s.unit = algo, w, unit
 	if algo == pipeline.SlidingWindow {
-		r.win = floorDiv(now, w)
-		pos := int(r.win & (ring - 1))
-		r.cells[pos] = cell{idx: r.win, base: count}
+		s.win = floorDiv(now, w)
+		pos := int(s.win & (ring - 1))
+		s.cells[pos] = cell{idx: s.win, base: count}
 		return 1 << pos
 	}
-	var tat int64
-	if count > 0 {
-		tat = now + mulDivSat(uint64(count), uint64(unit), 1)
-	}
-	r.cells[0] = cell{idx: floorDiv(now, w), base: tat}
+	s.cells[0] = cell{idx: floorDiv(now, w), base: rate.CountTAT(count, now, unit)}
 	return 1
 }
 
-// init sets up a fresh record for key (already copied).
-func (r *record) init(key string, algo pipeline.LimitAlgorithm, w, unit, now int64) {
-	remote := r.remote[:0] // reuse a released slot's slice
-	*r = record{key: key, algo: algo, w: w, unit: unit, live: true, remote: remote}
-	r.resetAll()
+// init sets up the state of a key just inserted (the header is set; a
+// released record's remote slice is reused).
+func (r *record) init(algo pipeline.LimitAlgorithm, w, unit, now int64) {
+	s := &r.State
+	*s = replica{w: w, unit: unit, remote: s.remote[:0]}
+	r.Algo = algo
+	r.IdleAt = now + 2*w
+	s.resetAll()
 	if algo == pipeline.SlidingWindow {
-		r.win = floorDiv(now, w)
-		r.idleAt = now + 2*w
+		s.win = floorDiv(now, w)
 	} else {
-		r.cells[0].idx = floorDiv(now, w)
-		r.idleAt = now + 2*w
+		s.cells[0].idx = floorDiv(now, w)
 	}
 }
 
 // setSlot merges value v into peer's slot of cell pos (peer 0 is this node:
 // a value for our own slot that is higher than ours is adopted, which is how a
 // restarted node recovers what it had counted).
-func (r *record) setSlot(peer, pos int, v int64) {
+func (r *replica) setSlot(peer, pos int, v int64) {
 	c := &r.cells[pos]
 	if peer == 0 {
 		c.mine = max(c.mine, v)
@@ -244,7 +219,7 @@ func (r *record) setSlot(peer, pos int, v int64) {
 }
 
 // slot returns peer's value in cell pos.
-func (r *record) slot(peer, pos int) int64 {
+func (r *replica) slot(peer, pos int) int64 {
 	if peer == 0 {
 		return r.cells[pos].mine
 	}

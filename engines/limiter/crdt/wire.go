@@ -217,15 +217,15 @@ func appendHeader(b []byte, kind byte, nodes []string) []byte {
 
 // appendEntryHead appends an entry up to (excluding) its slot list.
 func appendEntryHead(b []byte, r *record, c *cell) []byte {
-	b = binary.AppendUvarint(b, uint64(len(r.key)))
-	b = append(b, r.key...)
-	if r.algo == pipeline.GCRA {
+	b = binary.AppendUvarint(b, uint64(len(r.Key)))
+	b = append(b, r.Key...)
+	if r.Algo == pipeline.GCRA {
 		b = append(b, flagGCRA)
-		b = binary.AppendUvarint(b, uint64(r.w))
-		b = binary.AppendUvarint(b, uint64(r.unit))
+		b = binary.AppendUvarint(b, uint64(r.State.w))
+		b = binary.AppendUvarint(b, uint64(r.State.unit))
 	} else {
 		b = append(b, 0)
-		b = binary.AppendUvarint(b, uint64(r.w))
+		b = binary.AppendUvarint(b, uint64(r.State.w))
 	}
 	b = binary.AppendVarint(b, c.idx)
 	return binary.AppendVarint(b, c.base)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatelab/gatelab/engines/limiter/internal/keytable"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -33,7 +34,7 @@ func unitOf(p pipeline.Policy) int64 {
 func buildMsg(kind byte, nodes []string, entries ...testEntry) []byte {
 	b := appendHeader(nil, kind, nodes)
 	for _, e := range entries {
-		r := record{key: e.key, algo: e.p.Algorithm, w: int64(e.p.Window), unit: unitOf(e.p)}
+		r := record{Header: keytable.Header{Key: e.key, Algo: e.p.Algorithm}, State: replica{w: int64(e.p.Window), unit: unitOf(e.p)}}
 		b = appendEntryHead(b, &r, &cell{idx: e.idx, base: e.base})
 		b = appendUvarint(b, uint64(len(e.slots)))
 		for _, s := range e.slots {
@@ -363,11 +364,11 @@ func checkInvariants(t testing.TB, l *Limiter) {
 	for s := range l.shards {
 		sh := &l.shards[s]
 		sh.mu.Lock()
-		for i := range sh.slab {
-			r := &sh.slab[i]
-			if !r.live {
+		for i := range sh.Slab {
+			if !sh.Slab[i].Live {
 				continue
 			}
+			r := &sh.Slab[i].State
 			for pos := range ring {
 				c := &r.cells[pos]
 				var sum int64

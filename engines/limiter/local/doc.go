@@ -12,15 +12,17 @@
 // floor of one request per node wins).
 //
 // Sharded. Keys are spread over 256 shards by maphash of the key string; each
-// shard has its own mutex, a slab of 64-byte per-key states and a small
+// shard has its own mutex and a key table (engines/limiter/internal/keytable,
+// shared with the crdt engine): a slab of 64-byte per-key states and a small
 // open-addressing index into it (8-byte slots of hash tag and position, no
 // pointers, reusing the maphash value, exact by comparing the stored key).
-// Decisions on different shards never contend.
+// Decisions on different shards never contend. The decision arithmetic below
+// is engines/limiter/internal/rate, also shared with crdt.
 //
 // Allocation-free steady state. A decision for a key the limiter already holds
 // allocates nothing. A new key costs one copy of the key (strings.Clone: the
 // caller's key is only valid during the call) plus the amortised growth of its
-// shard's map and slab.
+// shard's index and slab.
 //
 // State is keyed by key alone, never by policy value: a config reload that
 // changes a tier's Limit keeps the key's count. If the Window or the Algorithm

@@ -7,11 +7,14 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
+	"github.com/gatelab/gatelab/engines/limiter/internal/rate"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
 func init() {
-	engines.RegisterLimiter("local", New)
+	engines.RegisterLimiter("local", func(opts engines.LimiterOptions, _ engines.NoSettings) (engines.Limiter, error) {
+		return New(opts)
+	})
 }
 
 var _ pipeline.Limiter = (*Limiter)(nil)
@@ -42,9 +45,6 @@ func newLimiter(opts engines.LimiterOptions) *Limiter {
 	if l.now == nil {
 		l.now = time.Now
 	}
-	for i := range l.shards {
-		l.shards[i].init()
-	}
 	return l
 }
 
@@ -69,12 +69,13 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 	sh := &l.shards[h&(numShards-1)]
 	tag := uint32(h >> 32)
 	sh.mu.Lock()
-	i, ok := sh.find(tag, key)
+	i, ok := sh.Find(tag, key)
 	if !ok {
-		i = sh.insert(tag, key, p.Algorithm, unit, now, w)
+		i = sh.Insert(tag, key)
+		(*entry)(&sh.Slab[i]).init(p.Algorithm, unit, now, w)
 	}
-	e := &sh.slab[i]
-	var d pipeline.LimitDecision
+	e := (*entry)(&sh.Slab[i])
+	var d rate.Decision
 	if p.Algorithm == pipeline.GCRA {
 		d = e.gcra(now, limit, unit, w)
 	} else {
@@ -82,12 +83,18 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 	}
 	sh.ops++
 	if !ok {
-		sh.sweepStep(now, insertSweep)
+		sh.SweepStep(now, insertSweep)
 	} else if sh.ops%hitSweepEvery == 0 {
-		sh.sweepStep(now, hitSweep)
+		sh.SweepStep(now, hitSweep)
 	}
 	sh.mu.Unlock()
-	return d, nil
+	return pipeline.LimitDecision{
+		Allowed:    d.Allowed,
+		Limit:      limit,
+		Remaining:  d.Remaining,
+		Reset:      time.Unix(0, d.Reset),
+		RetryAfter: d.RetryAfter,
+	}, nil
 }
 
 func policyError(p pipeline.Policy) error {
@@ -103,7 +110,7 @@ func (l *Limiter) sweep(now time.Time) {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		sh.sweepAll(n)
+		sh.SweepAll(n)
 		sh.mu.Unlock()
 	}
 }
@@ -114,7 +121,7 @@ func (l *Limiter) keys() int {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		total += sh.live
+		total += sh.Live
 		sh.mu.Unlock()
 	}
 	return total
@@ -126,7 +133,7 @@ func (l *Limiter) slots() int {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		total += len(sh.slab)
+		total += len(sh.Slab)
 		sh.mu.Unlock()
 	}
 	return total

@@ -68,7 +68,8 @@
 //
 // # Connecting
 //
-// RedisOptions.URL selects the client:
+// Settings.URL (the config's limiter.redis.url, or -redis) selects the
+// client:
 //   - redis://[user:pass@]host:port/db, rediss://... (TLS) or
 //     unix:///path: one server (go-redis ParseURL, NewClient).
 //   - ...?addr=host2:port&addr=host3:port (one or more addr parameters): a
@@ -80,7 +81,7 @@
 // Other go-redis query parameters (dial_timeout, read_timeout, pool_size,
 // ...) are accepted and override the engine's defaults. The defaults keep
 // resources bounded while Redis is slow or gone:
-//   - PoolSize: RedisOptions.PoolSize, else the URL's pool_size, else
+//   - PoolSize: Settings.PoolSize, else the URL's pool_size, else
 //     DefaultPoolSize(), 4 per GOMAXPROCS and at least 8 (per Redis node).
 //     It bounds the decisions in flight per gateway node: a decision waits
 //     for a connection until its deadline.
@@ -119,7 +120,7 @@
 //
 // # Over-limit cache
 //
-// With RedisOptions.OverLimitCache, a key Redis rejected is remembered until
+// With Settings.OverLimitCache, a key Redis rejected is remembered until
 // the instant Redis said it would admit again (measured from when the request
 // was sent, on this node's monotonic clock): until then the key's requests
 // are rejected locally (Remaining 0, RetryAfter = that instant - now) without

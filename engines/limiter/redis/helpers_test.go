@@ -7,6 +7,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/gateway/pipeline"
@@ -30,11 +31,18 @@ func clockScript(t testing.TB) *goredis.Script {
 // newTestLimiter builds a limiter on url, closed when the test ends.
 func newTestLimiter(t testing.TB, url string, mod func(*engines.LimiterOptions)) *Limiter {
 	t.Helper()
-	opts := engines.LimiterOptions{Redis: engines.RedisOptions{URL: url}}
+	return newTestLimiterSettings(t, Settings{URL: url}, mod)
+}
+
+// newTestLimiterSettings builds a limiter with settings s, closed when the
+// test ends.
+func newTestLimiterSettings(t testing.TB, s Settings, mod func(*engines.LimiterOptions)) *Limiter {
+	t.Helper()
+	var opts engines.LimiterOptions
 	if mod != nil {
 		mod(&opts)
 	}
-	l, err := newLimiter(opts)
+	l, err := newLimiter(opts, s)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -69,4 +77,14 @@ func mustAllow(t testing.TB, l pipeline.Limiter, key string, p pipeline.Policy) 
 		t.Fatalf("Allow(%q): %v", key, err)
 	}
 	return d
+}
+
+// section is s as the config's limiter.redis section, for engines.NewLimiter.
+func section(t testing.TB, s Settings) *yaml.Node {
+	t.Helper()
+	var n yaml.Node
+	if err := n.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return &n
 }

@@ -40,7 +40,7 @@ const (
 )
 
 // DefaultPoolSize is the connection pool size (per Redis node) when
-// RedisOptions.PoolSize is 0: 4 per GOMAXPROCS, at least 8.
+// Settings.PoolSize is 0: 4 per GOMAXPROCS, at least 8.
 func DefaultPoolSize() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 
 // Policy bounds (see the package documentation).
@@ -66,19 +66,17 @@ type Limiter struct {
 	closeErr  error
 }
 
-// New builds a redis limiter from opts.Redis (URL required) and
-// opts.Registerer. It tries once to load the script into Redis, waiting at
+// New builds a redis limiter from s (URL required) and opts.Registerer. It tries once to load the script into Redis, waiting at
 // most WarmUpTimeout, and succeeds whether or not that worked: a node starts
 // while Redis is down, and its decisions are "no decision" until Redis
 // answers.
-func New(opts engines.LimiterOptions) (engines.Limiter, error) {
-	return newLimiter(opts)
+func New(opts engines.LimiterOptions, s Settings) (engines.Limiter, error) {
+	return newLimiter(opts, s)
 }
 
-func newLimiter(opts engines.LimiterOptions) (*Limiter, error) {
-	ro := opts.Redis
+func newLimiter(opts engines.LimiterOptions, ro Settings) (*Limiter, error) {
 	if ro.URL == "" {
-		return nil, errors.New("redis limiter: RedisOptions.URL is required")
+		return nil, errors.New("redis limiter: Settings.URL is required")
 	}
 	if ro.PoolSize < 0 {
 		return nil, fmt.Errorf("redis limiter: PoolSize must not be negative, got %d", ro.PoolSize)
@@ -161,7 +159,7 @@ func (s settings) apply(poolSize int) {
 }
 
 // newClient parses the URL (see the package documentation for the shapes).
-func newClient(ro engines.RedisOptions) (goredis.UniversalClient, string, error) {
+func newClient(ro Settings) (goredis.UniversalClient, string, error) {
 	u, err := url.Parse(ro.URL)
 	if err != nil {
 		return nil, "", fmt.Errorf("invalid URL: %w", redactURLError(err))

@@ -420,8 +420,7 @@ func commandCalls(t *testing.T, c *goredis.Client) int64 {
 func testOverLimitCache(t *testing.T, r *redistest.Redis, url string) {
 	c := rawClient(t, r)
 	reg := prometheus.NewPedanticRegistry()
-	l := newTestLimiter(t, url, func(o *engines.LimiterOptions) {
-		o.Redis.OverLimitCache = true
+	l := newTestLimiterSettings(t, Settings{URL: url, OverLimitCache: true}, func(o *engines.LimiterOptions) {
 		o.Registerer = reg
 	})
 	key := fmt.Sprintf("cache/%d", time.Now().UnixNano())
@@ -501,9 +500,8 @@ func testOverLimitCache(t *testing.T, r *redistest.Redis, url string) {
 // documented names.
 func testMetricsLint(t *testing.T, r *redistest.Redis, url string) {
 	reg := prometheus.NewPedanticRegistry()
-	l := newTestLimiter(t, url, func(o *engines.LimiterOptions) {
+	l := newTestLimiterSettings(t, Settings{URL: url, OverLimitCache: true}, func(o *engines.LimiterOptions) {
 		o.Registerer = reg
-		o.Redis.OverLimitCache = true
 	})
 	// A second limiter on the same registry reuses the series.
 	newTestLimiter(t, url, func(o *engines.LimiterOptions) { o.Registerer = reg })
@@ -561,7 +559,7 @@ func TestNew(t *testing.T) {
 		{"http://127.0.0.1:6379", "", false},
 		{"redis://127.0.0.1:6379/0?no_such_option=1", "", false},
 	} {
-		l, err := newLimiter(engines.LimiterOptions{Redis: engines.RedisOptions{URL: tc.url}})
+		l, err := newLimiter(engines.LimiterOptions{}, Settings{URL: tc.url})
 		if (err == nil) != tc.ok {
 			t.Errorf("%q: err = %v, want ok=%v", tc.url, err, tc.ok)
 			continue
@@ -577,11 +575,11 @@ func TestNew(t *testing.T) {
 		}
 		l.Close()
 	}
-	if _, err := newLimiter(engines.LimiterOptions{Redis: engines.RedisOptions{URL: "redis://x", PoolSize: -1}}); err == nil {
+	if _, err := newLimiter(engines.LimiterOptions{}, Settings{URL: "redis://x", PoolSize: -1}); err == nil {
 		t.Error("negative PoolSize accepted")
 	}
 	// Registered under its name.
-	if _, err := engines.NewLimiter("redis", engines.LimiterOptions{Redis: engines.RedisOptions{URL: "redis://127.0.0.1:1/0"}}); err != nil {
+	if _, err := engines.NewLimiter("redis", engines.LimiterOptions{Settings: section(t, Settings{URL: "redis://127.0.0.1:1/0"})}); err != nil {
 		t.Errorf("engines.NewLimiter(\"redis\"): %v", err)
 	}
 }

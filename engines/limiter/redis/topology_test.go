@@ -32,7 +32,7 @@ func gatewayLimiter(t *testing.T, url, shape string) *Limiter {
 	t.Helper()
 	el, err := engines.NewLimiter("redis", engines.LimiterOptions{
 		Registerer: prometheus.NewRegistry(),
-		Redis:      engines.RedisOptions{URL: url},
+		Settings:   section(t, Settings{URL: url}),
 	})
 	if err != nil {
 		t.Fatalf("engines.NewLimiter(\"redis\", %s): %v", url, err)

@@ -30,9 +30,6 @@ const (
 	all     = pipeline.AllMethods
 )
 
-// allMethods is every Method a probe uses, MethodUnknown included.
-var allMethods = []pipeline.Method{unknown, get, head, post, put, patch, del, options}
-
 func set(ms ...pipeline.Method) pipeline.MethodSet {
 	var s pipeline.MethodSet
 	for _, m := range ms {

@@ -3,7 +3,9 @@ package fasthttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -13,6 +15,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/gatelab/gatelab/engines"
+	"github.com/gatelab/gatelab/engines/server/internal/connlimit"
+	"github.com/gatelab/gatelab/engines/server/internal/framing"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -42,14 +46,20 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 	s.limits.idle = l.UpstreamIdle
 	s.srv = &fasthttp.Server{
 		Handler: s.handle,
-		Name:    "gatelab",
+		// No Server header (as nethttp); an upstream's own passes through.
+		Name: "",
 		// The header block must fit the read buffer; a larger one is
 		// answered 431 by fasthttp.
 		ReadBufferSize: l.MaxHeaderBytes,
 		// fasthttp has no separate header timeout: ReadTimeout bounds reading
 		// a request (the header, and the body when it is not streamed), so
 		// it takes limits.read_header_timeout (slow-loris defence).
-		ReadTimeout:                  l.ReadHeaderTimeout,
+		ReadTimeout: l.ReadHeaderTimeout,
+		// ... and once the head is in, the body gets limits.read_timeout
+		// (net/http's ReadTimeout counts from the request's start instead).
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: l.ReadTimeout}
+		},
 		WriteTimeout:                 l.WriteTimeout,
 		IdleTimeout:                  l.IdleTimeout,
 		MaxRequestBodySize:           int(l.MaxBodyBytes),
@@ -61,12 +71,46 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 		ReduceMemoryUsage:            false,
 		CloseOnShutdown:              true,
 		SecureErrorLogMessage:        true,
+		ErrorHandler:                 s.errorHandler,
+		ConnState:                    connState,
+		Logger:                       slogPrintf{},
+		// A body over the route limit is refused before "100 Continue"
+		// (as net/http does): the pipeline answers 413 right away.
+		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
+			rh := &ctx.Request.Header
+			_, path, _ := pipeline.SplitTarget(b2s(rh.RequestURI()))
+			if g.ExpectContinue(b2s(rh.Method()), path, int64(rh.ContentLength())) {
+				return fasthttp.StatusContinue
+			}
+			s.handle(ctx)
+			return ctx.Response.StatusCode()
+		},
 	}
 	return s, nil
 }
 
 // Serve runs until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(connlimit.Wrap(framing.Listen(ln), s.g.Limits.MaxConnections))
+}
+
+// slogPrintf sends fasthttp's own messages (accept and connection errors)
+// to the process's operational log.
+type slogPrintf struct{}
+
+func (slogPrintf) Printf(format string, args ...any) {
+	slog.Warn("fasthttp: " + fmt.Sprintf(format, args...))
+}
+
+// connState tells the connection cap which connections are idle.
+func connState(c net.Conn, st fasthttp.ConnState) {
+	switch st {
+	case fasthttp.StateIdle:
+		connlimit.Idle(c)
+	case fasthttp.StateActive:
+		connlimit.Active(c)
+	}
+}
 
 // Shutdown stops accepting and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
@@ -111,65 +155,56 @@ var (
 	hConnection    = []byte("Connection")
 )
 
-func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	g := s.g
-	d := g.Acquire(g.Now())
-	streaming := false
-	defer func() {
-		if !streaming { // else the response body stream releases d when it is done
-			g.Release(d)
-		}
-	}()
+// exchange is the engine's side of one request (pipeline.Exchange); pooled.
+type exchange struct {
+	s   *Server
+	ctx *fasthttp.RequestCtx
+}
 
-	var req pipeline.Request
-	fillRequest(&req, ctx, d)
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	ex := exchanges.Get().(*exchange)
+	ex.s, ex.ctx = s, ctx
 	// Not ctx: a RequestCtx is recycled for the next request once the
 	// handler returns, while a limiter deadline's timer may still touch its
 	// parent context (data race).
-	g.Decide(context.Background(), &req, d)
-	if !d.Forward() {
-		s.answer(ctx, d, &req)
-		return
-	}
-	streaming = s.forward(ctx, d, &req)
+	s.g.Serve(context.Background(), ex)
+	*ex = exchange{}
+	exchanges.Put(ex)
 }
 
-func fillRequest(req *pipeline.Request, ctx *fasthttp.RequestCtx, d *pipeline.Decision) {
+func (ex *exchange) ReadRequest(req *pipeline.Request, scratch *[64]byte) {
+	fillRequest(req, ex.ctx, scratch)
+}
+
+func (ex *exchange) Answer(status int, headers []pipeline.Header, body []byte, close bool) {
+	resp := &ex.ctx.Response
+	resp.Reset()
+	resp.SetStatusCode(status)
+	for _, kv := range headers {
+		resp.Header.Set(kv.Key, kv.Value)
+	}
+	if len(body) > 0 {
+		resp.Header.SetContentType("application/json")
+		resp.SetBody(body)
+	}
+	if close {
+		ex.ctx.SetConnectionClose()
+	}
+}
+
+func fillRequest(req *pipeline.Request, ctx *fasthttp.RequestCtx, scratch *[64]byte) {
 	rh := &ctx.Request.Header
 	req.MethodText = b2s(rh.Method())
 	req.Method = pipeline.ParseMethod(req.MethodText)
-	raw := b2s(rh.RequestURI())
-	if len(raw) > 0 && raw[0] == '/' {
-		q := len(raw)
-		for i := 0; i < len(raw); i++ {
-			if raw[i] == '?' {
-				q = i
-				break
-			}
-		}
-		req.RawPath = raw[:q]
-		if q < len(raw) {
-			req.Query = raw[q+1:]
-		}
-	} else {
-		// absolute-form: fasthttp's parsed URI keeps the path as sent when
-		// normalisation is off; '*' and others fail the path check.
-		u := ctx.URI()
-		u.DisablePathNormalizing = true
-		req.RawPath = b2s(u.PathOriginal())
-		if i := indexByte(req.RawPath, '?'); i >= 0 {
-			req.RawPath = req.RawPath[:i]
-		}
-		req.Query = b2s(u.QueryString())
-		if len(req.RawPath) > 0 && req.RawPath[0] != '/' {
-			// "http://host/path" form: skip scheme and authority.
-			if i := indexAfterAuthority(req.RawPath); i >= 0 {
-				req.RawPath = req.RawPath[i:]
-			}
-		}
+	var authority string
+	authority, req.RawPath, req.Query = pipeline.SplitTarget(b2s(rh.RequestURI()))
+	req.Host = authority
+	if authority == "" {
+		req.Host = b2s(rh.Host())
 	}
-	req.Host = b2s(rh.Host())
-	req.ClientIP = ipString(ctx, d)
+	req.ClientIP = ipString(ctx, scratch)
 	req.ContentLength = int64(rh.ContentLength())
 	if req.ContentLength < 0 {
 		req.ContentLength = -1
@@ -182,34 +217,51 @@ func fillRequest(req *pipeline.Request, ctx *fasthttp.RequestCtx, d *pipeline.De
 	req.Origin = b2s(rh.PeekBytes(hOrigin))
 	req.PreflightMethod = b2s(rh.PeekBytes(hACRM))
 	req.UserAgent = b2s(rh.UserAgent())
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
+	for k, v := range rh.All() {
+		if len(k) == len(hConnection) && b2s(k) == "Connection" {
+			req.AddConnection(b2s(v))
 		}
 	}
-	return -1
+	req.Expect = b2s(rh.Peek("Expect"))
+	req.Head = framing.Of(ctx.Conn()).Next()
 }
 
-func indexAfterAuthority(s string) int {
-	i := indexByte(s, ':')
-	if i < 0 || len(s) < i+3 || s[i+1] != '/' || s[i+2] != '/' {
-		return -1
+// errorHandler answers a request fasthttp could not read, as net/http
+// answers the same bytes (the engines answer alike):
+//   - the body's first bytes (which fasthttp reads before the handler)
+//     came slower than limits.read_timeout: the pipeline's 408;
+//   - the head was not complete in time: no answer, the connection is
+//     closed (net/http is silent there), unless its lines end in a bare LF,
+//     which never ends a fasthttp head: 400, as net/http refuses them;
+//   - a head too large: 431; an unsupported transfer coding: 501; any
+//     other parse error: 400.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	op, isOp := err.(*net.OpError)
+	switch {
+	case errors.As(err, &small):
+		ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case isOp && op.Timeout():
+		// A read that timed out by itself happens after the head: the
+		// body's prefetch.
+		ex := exchanges.Get().(*exchange)
+		ex.s, ex.ctx = s, ctx
+		s.g.BodyTimedOut(ex)
+		*ex = exchange{}
+		exchanges.Put(ex)
+	case errors.As(err, &ne) && ne.Timeout() && !framing.Of(ctx.Conn()).Refusable():
+		ctx.Conn().Close()
+	case errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding):
+		ctx.Error("Unsupported transfer encoding", fasthttp.StatusNotImplemented)
+	default:
+		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 	}
-	rest := s[i+3:]
-	j := indexByte(rest, '/')
-	if j < 0 {
-		return -1
-	}
-	return i + 3 + j
 }
 
-// ipString formats the client IP into the decision's scratch space.
-func ipString(ctx *fasthttp.RequestCtx, d *pipeline.Decision) string {
+// ipString formats the client IP into the request's scratch space.
+func ipString(ctx *fasthttp.RequestCtx, buf *[64]byte) string {
 	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		buf := d.Scratch()
 		var ip net.IP = ta.IP
 		if v4 := ip.To4(); v4 != nil {
 			ip = v4
@@ -220,160 +272,98 @@ func ipString(ctx *fasthttp.RequestCtx, d *pipeline.Decision) string {
 	return ctx.RemoteAddr().String()
 }
 
-func (s *Server) setHeaders(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pipeline.Request, now time.Time) {
-	rh := &ctx.Response.Header
-	for _, kv := range s.g.ResponseHeaders(d, req, now) {
-		rh.Set(kv.Key, kv.Value)
-	}
-}
+var kVia = []byte(pipeline.HeaderVia)
 
-func (s *Server) answer(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pipeline.Request) {
-	g := s.g
-	now := g.Now()
-	ctx.Response.SetStatusCode(d.Status)
-	s.setHeaders(ctx, d, req, now)
-	body := d.Body()
-	if len(body) > 0 {
-		ctx.Response.Header.SetContentType("application/json")
-		ctx.Response.SetBody(body)
-	}
-	if d.Status == fasthttp.StatusRequestEntityTooLarge {
-		ctx.SetConnectionClose()
-	}
-	g.Record(d, req, &pipeline.Outcome{Status: d.Status, HeadersAt: now, End: g.Now(), ResponseBytes: int64(len(body))})
-}
-
-var (
-	kRequestID   = []byte(pipeline.HeaderRequestID)
-	kTraceparent = []byte(pipeline.HeaderTraceparent)
-	kXFF         = []byte(pipeline.HeaderXFF)
-	kXFProto     = []byte(pipeline.HeaderXFProto)
-	kXFHost      = []byte(pipeline.HeaderXFHost)
-	kVia         = []byte(pipeline.HeaderVia)
-	kUserID      = []byte(pipeline.HeaderUserID)
-	kUserScopes  = []byte(pipeline.HeaderUserScopes)
-	kPartnerID   = []byte(pipeline.HeaderPartnerID)
-)
-
-// forward proxies the request to d.Target. It reports whether the response
-// body is streamed after the handler returns: then the body stream releases
-// d once fasthttp has written it, so the request counts as in flight (for
-// the bulkhead, balancing and shedding) until its last byte.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, d *pipeline.Decision, req *pipeline.Request) bool {
-	g := s.g
+// Forward proxies the request to f.Target. The server's request object is
+// rewritten in place and sent with the instance's HostClient. A response
+// body that is not in memory yet is streamed after the handler returns:
+// the body stream calls Gateway.Finish once fasthttp has written it, so
+// the request counts as in flight (for the bulkhead, balancing and
+// shedding) until its last byte.
+func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
+	ctx := ex.ctx
 	r := &ctx.Request
 	rh := &r.Header
-	route := d.Route
-
-	// Original Host goes to X-Forwarded-Host; copy it before the header is
-	// rewritten (req.Host points into the header buffer).
-	var hostBuf [256]byte
-	origHost := append(hostBuf[:0], req.Host...)
-	var ipb [64]byte
-	clientIP := append(ipb[:0], req.ClientIP...)
-
-	// Via: the incoming value plus this gateway, copied out of the header
-	// buffer before the header is rewritten.
-	var viaBuf [256]byte
-	via := g.AppendVia(viaBuf[:0], req.Via)
-
-	stripInbound(rh)
-	// Path and query are rewritten in place: the path is canonical (checked
-	// by decide), the prefix is stripped.
+	// The values set below point into the header buffer being rewritten
+	// (Host, client IP text, Via): render them into our own storage first.
+	var hbuf [1024]byte
+	set := hbuf[:0]
+	var keys [10]string
+	var vals [10][2]int
+	ups := f.UpstreamHeaders()
+	for i, kv := range ups {
+		keys[i] = kv.Key
+		start := len(set)
+		set = append(set, kv.Value...)
+		vals[i] = [2]int{start, len(set)}
+	}
+	stripInbound(rh, f)
 	var uriBuf [1024]byte
-	uri := append(uriBuf[:0], d.UpstreamPath...)
-	if req.Query != "" {
+	uri := append(uriBuf[:0], f.Path...)
+	if f.Query != "" {
 		uri = append(uri, '?')
-		uri = append(uri, req.Query...)
+		uri = append(uri, f.Query...)
 	}
 	r.SetRequestURIBytes(uri) // resets the parsed URI too
 	r.URI().DisablePathNormalizing = true
-	rh.SetHost(d.Target.Host)
+	rh.SetHost(f.Target.Host)
 	r.UseHostHeader = true
-	rh.SetBytesKV(kRequestID, s2b(d.RequestID))
-	rh.SetBytesKV(kTraceparent, s2b(d.Traceparent))
-	rh.SetBytesKV(kXFF, clientIP)
-	rh.SetBytesKV(kXFProto, s2b(d.Snap.ForwardedProto))
-	rh.SetBytesKV(kVia, via)
-	if len(origHost) > 0 {
-		rh.SetBytesKV(kXFHost, origHost)
-	}
-	if d.HasIdentity {
-		id := &d.Identity
-		if id.PartnerID != "" {
-			rh.SetBytesKV(kPartnerID, s2b(id.PartnerID))
-		} else if id.Subject != "" {
-			rh.SetBytesKV(kUserID, s2b(id.Subject))
-		}
-		if id.ScopesHeader != "" {
-			rh.SetBytesKV(kUserScopes, s2b(id.ScopesHeader))
-		}
+	// The gateway speaks HTTP/1.1 upstream whatever the client spoke (RFC
+	// 9110 6.2), and adds no Content-Type the client did not send.
+	rh.SetProtocol("HTTP/1.1")
+	rh.SetNoDefaultContentType(true)
+	for i := range ups {
+		rh.SetBytesKV(s2b(keys[i]), set[vals[i][0]:vals[i][1]])
 	}
 
-	// Streamed request bodies (no Content-Length, or larger than the read
-	// buffer) are bounded by the route limit while they are forwarded.
-	var lim *limitedReader
+	// A streamed request body (no Content-Length, or larger than the read
+	// buffer) is read through the pipeline's ClientBody, which bounds it
+	// by the route limit and notes how the client failed, if it did. A
+	// body fasthttp already read whole is counted the same way.
 	if r.IsBodyStream() {
-		lim = &limitedReader{r: ctx.RequestBodyStream(), max: route.MaxBodyBytes, want: int64(rh.ContentLength())}
-		r.SetBodyStream(lim, rh.ContentLength())
+		r.SetBodyStream(f.Body.Wrap(ctx.RequestBodyStream(), int64(rh.ContentLength())), rh.ContentLength())
+	} else {
+		f.Body.Whole(int64(len(r.Body())))
 	}
 
-	resp := &ctx.Response
 	up := fasthttp.AcquireResponse()
-	hc := s.client(d.Target)
-	sent := g.Now()
-	err := hc.DoTimeout(r, up, route.Timeout)
-	upstream := g.Now().Sub(sent)
+	hc := ex.s.client(f.Target)
+	sent := f.Now()
+	err := hc.DoDeadline(r, up, f.Deadline)
+	upstream := f.Now().Sub(sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
-		tooLarge := lim != nil && lim.tooLarge
-		timeout := errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
-		errType := errType(err, timeout, tooLarge)
-		resp.Reset()
-		if !tooLarge && lim != nil && lim.err != nil {
-			// The client's body broke, not the backend.
-			g.ClientBodyError(d)
-			errType = pipeline.ErrClientBody
-		} else {
-			g.UpstreamError(d, timeout, tooLarge)
-		}
-		now := g.Now()
-		resp.SetStatusCode(d.Status)
-		s.setHeaders(ctx, d, req, now)
-		resp.Header.SetContentType("application/json")
-		resp.SetBody(d.Body())
-		if tooLarge {
-			ctx.SetConnectionClose()
-		}
-		g.Record(d, req, &pipeline.Outcome{Status: d.Status, Upstream: upstream, HeadersAt: now, End: g.Now(),
-			RequestBytes: lim.count(), ResponseBytes: int64(len(d.Body())), Error: errType})
-		return false
+		return pipeline.Forwarded{Failure: failure(err), Upstream: upstream}
 	}
+	resp := &ctx.Response
 	up.Header.CopyTo(&resp.Header)
-	stripOutbound(&resp.Header)
-	now := g.Now()
-	s.setHeaders(ctx, d, req, now)
-	reqBytes := int64(len(r.Body()))
-	if lim != nil {
-		reqBytes = lim.n
+	stripOutbound(&resp.Header, f)
+	now := f.Now()
+	for _, kv := range f.ResponseHeaders(now) {
+		if kv.Add {
+			resp.Header.Add(kv.Key, kv.Value)
+		} else {
+			resp.Header.Set(kv.Key, kv.Value)
+		}
 	}
-	g.Record(d, req, &pipeline.Outcome{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, End: g.Now(),
-		RequestBytes: reqBytes, ResponseBytes: responseBytes(up)})
+	res := pipeline.Forwarded{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, ResponseBytes: responseBytes(up)}
 	if !up.IsBodyStream() {
 		resp.SetBody(up.Body())
+		res.ResponseBytes = int64(len(up.Body()))
 		fasthttp.ReleaseResponse(up)
-		return false
+		return res
 	}
 	b := bodies.Get().(*streamedBody)
-	b.g, b.d, b.up, b.r = g, d, up, up.BodyStream()
+	b.g, b.d, b.up, b.r = ex.s.g, f.Decision(), up, up.BodyStream()
 	resp.SetBodyStream(b, up.Header.ContentLength())
-	return true
+	res.Streaming = true
+	return res
 }
 
 // streamedBody is an upstream response body on its way to the client. When
 // fasthttp has written it (or given up) it calls CloseWithError: the
-// upstream connection goes back to its pool, a body the upstream broke off
-// counts as the backend's failure, and the request's Decision is released.
+// upstream connection goes back to its pool, and the request ends with
+// Gateway.Finish (a body the upstream broke off is the backend's failure).
 type streamedBody struct {
 	g       *pipeline.Gateway
 	d       *pipeline.Decision
@@ -397,10 +387,7 @@ func (b *streamedBody) Read(p []byte) (int, error) {
 func (b *streamedBody) CloseWithError(error) error {
 	err := b.up.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.up)
-	if b.readErr {
-		b.g.UpstreamBodyFailed(b.d)
-	}
-	b.g.Release(b.d)
+	b.g.Finish(b.d, b.readErr)
 	*b = streamedBody{}
 	bodies.Put(b)
 	return err
@@ -423,18 +410,15 @@ func s2b(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-// stripInbound removes every header pipeline.DropInbound names, plus those
-// listed in Connection, whatever their case or count.
-func stripInbound(rh *fasthttp.RequestHeader) {
-	var connBuf [256]byte
-	conn := append(connBuf[:0], rh.PeekBytes(hConnection)...)
+// stripInbound removes every header the pipeline does not keep
+// (Forward.KeepHeader), whatever its case or count.
+func stripInbound(rh *fasthttp.RequestHeader, f *pipeline.Forward) {
 	var del [16][]byte
 	var names [16][64]byte
 	n := 0
 	overflow := false
 	for k := range rh.All() {
-		name := b2s(k)
-		if pipeline.DropInbound(name) || (len(conn) > 0 && pipeline.DropListed(b2s(conn), name)) {
+		if !f.KeepHeader(b2s(k)) {
 			if n < len(del) && len(k) <= 64 {
 				del[n] = append(names[n][:0], k...)
 				n++
@@ -450,13 +434,12 @@ func stripInbound(rh *fasthttp.RequestHeader) {
 		rh.DelBytes(del[i])
 	}
 	if overflow {
-		// Pathological request with very many or very long identity-like
-		// headers: fall back to an allocating sweep until none is left.
+		// Pathological request with very many or very long headers to
+		// drop: fall back to an allocating sweep until none is left.
 		for {
 			var victim []byte
 			for k := range rh.All() {
-				name := b2s(k)
-				if pipeline.DropInbound(name) || (len(conn) > 0 && pipeline.DropListed(b2s(conn), name)) {
+				if !f.KeepHeader(b2s(k)) {
 					victim = append([]byte(nil), k...)
 					break
 				}
@@ -470,15 +453,14 @@ func stripInbound(rh *fasthttp.RequestHeader) {
 	rh.ResetConnectionClose()
 }
 
-func stripOutbound(h *fasthttp.ResponseHeader) {
+func stripOutbound(h *fasthttp.ResponseHeader, f *pipeline.Forward) {
 	var connBuf [256]byte
 	conn := append(connBuf[:0], h.Peek("Connection")...)
 	var del [8][]byte
 	var names [8][64]byte
 	n := 0
 	for k := range h.All() {
-		name := b2s(k)
-		if pipeline.DropOutbound(name) || (len(conn) > 0 && pipeline.DropListed(b2s(conn), name)) {
+		if !f.KeepResponseHeader(b2s(k), b2s(conn)) {
 			if n < len(del) && len(k) <= 64 {
 				del[n] = append(names[n][:0], k...)
 				n++
@@ -491,53 +473,19 @@ func stripOutbound(h *fasthttp.ResponseHeader) {
 	h.ResetConnectionClose()
 }
 
-func errType(err error, timeout, tooLarge bool) string {
-	if !timeout && !tooLarge && errors.Is(err, fasthttp.ErrNoFreeConns) {
-		return "no_free_connections"
+// failure names what fasthttp's client reported.
+func failure(err error) pipeline.UpstreamFailure {
+	switch {
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		return pipeline.FailDial
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return pipeline.FailTimeout
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return pipeline.FailNoFreeConns
+	case pipeline.DialFailed(err):
+		return pipeline.FailDial
 	}
-	return pipeline.UpstreamErrorType(err, timeout, tooLarge)
-}
-
-// limitedReader bounds a streamed request body and notes a failure to
-// read it from the client (err).
-type limitedReader struct {
-	r        io.Reader
-	n, max   int64
-	want     int64 // Content-Length, -1 when chunked
-	tooLarge bool
-	err      error
-}
-
-var errBodyTooLarge = errors.New("request body over the route limit")
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.n > l.max {
-		l.tooLarge = true
-		return 0, errBodyTooLarge
-	}
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	if l.n > l.max {
-		l.tooLarge = true
-		return n, errBodyTooLarge
-	}
-	if err == io.EOF && l.want >= 0 && l.n < l.want {
-		// The client hung up before its declared length: fasthttp's
-		// stream reports a plain EOF, which would send the upstream a
-		// short body and leave it waiting.
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil && err != io.EOF {
-		l.err = err
-	}
-	return n, err
-}
-
-func (l *limitedReader) count() int64 {
-	if l == nil {
-		return 0
-	}
-	return l.n
+	return pipeline.FailOther
 }
 
 func netipAddr(ip net.IP) (netip.Addr, bool) { return netip.AddrFromSlice(ip) }

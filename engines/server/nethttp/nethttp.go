@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
+	"github.com/gatelab/gatelab/engines/server/internal/connlimit"
+	"github.com/gatelab/gatelab/engines/server/internal/framing"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -50,7 +53,14 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 		WriteTimeout:      l.WriteTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    maxHdr,
-		ErrorLog:          nil,
+		// net/http's own messages (accept errors, panics) go to the
+		// process's operational log.
+		ErrorLog:    slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+		ConnContext: connContext,
+		ConnState:   connState,
+		// "OPTIONS *" goes to the pipeline like any request (and gets 400
+		// there, as on fasthttp) instead of net/http's built-in 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	s.bufs.New = func() any { b := make([]byte, 32*1024); return &b }
 	return s, nil
@@ -58,7 +68,7 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 
 // Serve runs until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(connlimit.Wrap(framing.Listen(ln), s.g.Limits.MaxConnections))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -84,46 +94,37 @@ const (
 	hConnection    = "Connection"
 )
 
-// ServeHTTP runs decide, forward and record. Response header values are
-// cloned: net/http serialises the header map after the handler returns, when
-// the Decision (whose buffers the values point into) is already released.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := s.g
-	d := g.Acquire(g.Now())
-	defer g.Release(d)
-
-	var req pipeline.Request
-	fillRequest(&req, r)
-	g.Decide(r.Context(), &req, d)
-
-	if !d.Forward() {
-		s.answer(w, d, &req, r)
-		return
-	}
-	s.forward(w, r, d, &req)
+// exchange is the engine's side of one request (pipeline.Exchange); pooled.
+type exchange struct {
+	s *Server
+	w http.ResponseWriter
+	r *http.Request
 }
 
-func fillRequest(req *pipeline.Request, r *http.Request) {
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// ServeHTTP hands the request to the pipeline. Response header values are
+// cloned: net/http serialises the header map after the handler returns,
+// when the Decision (whose buffers the values point into) is already
+// released.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := exchanges.Get().(*exchange)
+	ex.s, ex.w, ex.r = s, w, r
+	s.g.Serve(r.Context(), ex)
+	*ex = exchange{}
+	exchanges.Put(ex)
+}
+
+func (ex *exchange) ReadRequest(req *pipeline.Request, _ *[64]byte) {
+	r := ex.r
 	req.MethodText = r.Method
 	req.Method = pipeline.ParseMethod(r.Method)
-	raw := r.RequestURI
-	if len(raw) > 0 && raw[0] == '/' {
-		for i := 0; i < len(raw); i++ {
-			if raw[i] == '?' {
-				raw = raw[:i]
-				break
-			}
-		}
-	} else {
-		// absolute-form or '*': use the parsed URL's escaped path.
-		raw = r.URL.EscapedPath()
-		if raw == "" {
-			raw = "*"
-		}
-	}
-	req.RawPath = raw
-	req.Query = r.URL.RawQuery
+	var authority string
+	authority, req.RawPath, req.Query = pipeline.SplitTarget(r.RequestURI)
 	req.Host = r.Host
+	if authority != "" {
+		req.Host = authority
+	}
 	req.ClientIP = hostOnly(r.RemoteAddr)
 	req.ContentLength = r.ContentLength
 	h := r.Header
@@ -135,6 +136,60 @@ func fillRequest(req *pipeline.Request, r *http.Request) {
 	req.Origin = h.Get(hOrigin)
 	req.PreflightMethod = h.Get(hACRM)
 	req.UserAgent = h.Get(hUserAgent)
+	for _, v := range h[hConnection] {
+		req.AddConnection(v)
+	}
+	req.Expect = h.Get("Expect")
+	req.Head = framing.Of(connOf(r.Context())).Next()
+}
+
+type connKey struct{}
+
+// connContext keeps each request's connection in its context, for the
+// framing verdict of its head.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+func connOf(ctx context.Context) net.Conn {
+	c, _ := ctx.Value(connKey{}).(net.Conn)
+	return c
+}
+
+// canonicalKeys are the canonical forms of the header names the pipeline
+// sets, so they replace (not sit beside) an upstream's spelling of the same
+// header in the map, and are written as fasthttp writes them. Read-only.
+var canonicalKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		pipeline.HeaderRequestID, pipeline.HeaderTraceparent, pipeline.HeaderXFF, pipeline.HeaderXFProto,
+		pipeline.HeaderXFHost, pipeline.HeaderVia, pipeline.HeaderUserID, pipeline.HeaderUserScopes,
+		pipeline.HeaderPartnerID, "X-Response-Time-Ms", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+		"X-RateLimit-Reset", "RateLimit-Policy", "RateLimit", "Retry-After", "WWW-Authenticate", "Allow",
+		"Deprecation", "Sunset", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
+		"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", "Vary",
+		"X-Gatelab-Config-Version", "Connection",
+	} {
+		m[k] = http.CanonicalHeaderKey(k)
+	}
+	return m
+}()
+
+func canonical(k string) string {
+	if c, ok := canonicalKeys[k]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(k)
+}
+
+// connState tells the connection cap which connections are idle.
+func connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateIdle:
+		connlimit.Idle(c)
+	case http.StateActive:
+		connlimit.Active(c)
+	}
 }
 
 func hostOnly(addr string) string {
@@ -145,24 +200,25 @@ func hostOnly(addr string) string {
 	return host
 }
 
-// answer writes a gateway-generated response.
-func (s *Server) answer(w http.ResponseWriter, d *pipeline.Decision, req *pipeline.Request, r *http.Request) {
-	g := s.g
-	h := w.Header()
-	now := g.Now()
-	for _, kv := range g.ResponseHeaders(d, req, now) {
-		h[kv.Key] = []string{strings.Clone(kv.Value)}
+func (ex *exchange) Answer(status int, headers []pipeline.Header, body []byte, close bool) {
+	h := ex.w.Header()
+	clear(h)
+	for _, kv := range headers {
+		h[canonical(kv.Key)] = []string{strings.Clone(kv.Value)}
 	}
-	body := d.Body()
 	if len(body) > 0 {
+		// An empty body gets no Content-Length: net/http adds "0" where
+		// it belongs, and none on HEAD (whose GET body is not empty).
 		h["Content-Type"] = []string{"application/json"}
 		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
-	w.WriteHeader(d.Status)
-	if len(body) > 0 && r.Method != http.MethodHead {
-		w.Write(body)
+	if close {
+		h["Connection"] = []string{"close"}
 	}
-	g.Record(d, req, &pipeline.Outcome{Status: d.Status, HeadersAt: now, End: g.Now(), ResponseBytes: int64(len(body))})
+	ex.w.WriteHeader(status)
+	if len(body) > 0 {
+		ex.w.Write(body)
+	}
 }
 
 func (s *Server) pool(inst *pipeline.Instance) *pool {
@@ -173,160 +229,108 @@ func (s *Server) pool(inst *pipeline.Instance) *pool {
 	return p.(*pool)
 }
 
-// forward proxies the request to d.Target.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, d *pipeline.Decision, req *pipeline.Request) {
-	g := s.g
-	route := d.Route
+// Forward proxies the request to f.Target on a pooled connection.
+func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
+	r, w := ex.r, ex.w
 	out := &http.Request{
 		Method:     r.Method,
-		URL:        &url.URL{Scheme: d.Target.Scheme, Host: d.Target.Host, Opaque: d.UpstreamPath, RawQuery: req.Query},
+		URL:        &url.URL{Scheme: f.Target.Scheme, Host: f.Target.Host, Opaque: f.Path, RawQuery: f.Query},
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header, len(r.Header)+8),
-		Host:       d.Target.Host,
+		Host:       f.Target.Host,
 	}
-	conn := r.Header.Get(hConnection)
 	for k, v := range r.Header {
-		if pipeline.DropInbound(k) || k == "Expect" || (conn != "" && pipeline.DropListed(conn, k)) {
-			continue
+		if f.KeepHeader(k) {
+			out.Header[k] = v
 		}
-		out.Header[k] = v
 	}
-	setUpstreamHeaders(g, out.Header, d, req, r)
-
-	var body *countingReader
+	for _, kv := range f.UpstreamHeaders() {
+		out.Header[canonical(kv.Key)] = []string{strings.Clone(kv.Value)}
+	}
+	if _, ok := out.Header[hUserAgent]; !ok {
+		// Request.Write would add Go's default; send none, as the client.
+		out.Header[hUserAgent] = []string{""}
+	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		body = &countingReader{r: http.MaxBytesReader(w, r.Body, route.MaxBodyBytes)}
-		out.Body = body
+		out.Body = io.NopCloser(f.Body.Wrap(r.Body, r.ContentLength))
 		out.ContentLength = r.ContentLength
 		if r.ContentLength < 0 {
 			out.TransferEncoding = []string{"chunked"}
 		}
 	}
 
-	sent := g.Now()
-	up := s.pool(d.Target)
-	resp, pc, err := up.roundTrip(r.Context(), out, sent.Add(route.Timeout))
-	upstream := g.Now().Sub(sent)
+	sent := f.Now()
+	up := ex.s.pool(f.Target)
+	resp, pc, err := up.roundTrip(r.Context(), out, f.Deadline)
+	upstream := f.Now().Sub(sent)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		tooLarge := errors.As(err, &mbe) || (body != nil && body.tooLarge)
-		timeout := errors.Is(err, errTimeout)
-		errType := pipeline.UpstreamErrorType(err, timeout, tooLarge)
-		if !tooLarge && body != nil && body.err != nil {
-			// The client's body broke, not the backend.
-			g.ClientBodyError(d)
-			errType = pipeline.ErrClientBody
-		} else {
-			g.UpstreamError(d, timeout, tooLarge)
+		fail := pipeline.FailOther
+		switch {
+		case errors.Is(err, errTimeout):
+			fail = pipeline.FailTimeout
+		case pipeline.DialFailed(err):
+			fail = pipeline.FailDial
 		}
-		now := g.Now()
-		s.writeError(w, d, req, r, now)
-		g.Record(d, req, &pipeline.Outcome{Status: d.Status, Upstream: upstream, HeadersAt: now, End: g.Now(),
-			RequestBytes: body.count(), ResponseBytes: int64(len(d.Body())), Error: errType})
-		return
+		return pipeline.Forwarded{Failure: fail, Upstream: upstream}
 	}
 
 	h := w.Header()
-	rconn := resp.Header.Get(hConnection)
+	rconn := strings.Join(resp.Header[hConnection], ", ")
 	for k, v := range resp.Header {
-		if pipeline.DropOutbound(k) || (rconn != "" && pipeline.DropListed(rconn, k)) {
-			continue
+		if f.KeepResponseHeader(k, rconn) {
+			h[k] = v
 		}
-		h[k] = v
 	}
-	now := g.Now()
-	for _, kv := range g.ResponseHeaders(d, req, now) {
-		h[kv.Key] = []string{strings.Clone(kv.Value)}
+	now := f.Now()
+	for _, kv := range f.ResponseHeaders(now) {
+		k := canonical(kv.Key)
+		if kv.Add {
+			h[k] = append(h[k], strings.Clone(kv.Value))
+		} else {
+			h[k] = []string{strings.Clone(kv.Value)}
+		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	bp := s.bufs.Get().(*[]byte)
-	n, copyErr := io.CopyBuffer(w, resp.Body, *bp)
-	s.bufs.Put(bp)
+	bp := ex.s.bufs.Get().(*[]byte)
+	n, copyErr := copyBody(w, resp.Body, *bp)
+	ex.s.bufs.Put(bp)
 	resp.Body.Close()
 	up.release(pc, resp, copyErr == nil)
-	errText := ""
-	if copyErr != nil {
-		// A client that went away has its request context cancelled by
-		// the server; otherwise the upstream broke the body off, which is
-		// the backend's failure.
-		errText = "response_copy"
-		if r.Context().Err() == nil {
-			errText = pipeline.ErrUpstreamBody
+	res := pipeline.Forwarded{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, ResponseBytes: n}
+	switch copyErr.(type) {
+	case nil:
+	case readError:
+		res.BodyFailed = true
+	default:
+		res.ClientGone = true
+	}
+	return res
+}
+
+// readError marks a failure reading the upstream's body (vs writing it to
+// the client).
+type readError struct{ error }
+
+// copyBody streams src to dst, telling a read failure (the upstream's) from
+// a write failure (the client's).
+func copyBody(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, readError{rerr}
 		}
 	}
-	g.Record(d, req, &pipeline.Outcome{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, End: g.Now(),
-		RequestBytes: body.count(), ResponseBytes: n, Error: errText})
-}
-
-func (s *Server) writeError(w http.ResponseWriter, d *pipeline.Decision, req *pipeline.Request, r *http.Request, now time.Time) {
-	h := w.Header()
-	for _, kv := range s.g.ResponseHeaders(d, req, now) {
-		h[kv.Key] = []string{strings.Clone(kv.Value)}
-	}
-	body := d.Body()
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	if d.Status == http.StatusRequestEntityTooLarge {
-		h["Connection"] = []string{"close"}
-	}
-	w.WriteHeader(d.Status)
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
-}
-
-func setUpstreamHeaders(g *pipeline.Gateway, h http.Header, d *pipeline.Decision, req *pipeline.Request, r *http.Request) {
-	h[pipeline.HeaderRequestID] = []string{d.RequestID}
-	h[pipeline.HeaderTraceparent] = []string{d.Traceparent}
-	h[pipeline.HeaderXFF] = []string{req.ClientIP}
-	h[pipeline.HeaderXFProto] = []string{d.Snap.ForwardedProto}
-	h[pipeline.HeaderVia] = []string{string(g.AppendVia(make([]byte, 0, len(req.Via)+24), req.Via))}
-	if req.Host != "" {
-		h[pipeline.HeaderXFHost] = []string{req.Host}
-	}
-	if d.HasIdentity {
-		id := &d.Identity
-		if id.PartnerID != "" {
-			h[pipeline.HeaderPartnerID] = []string{id.PartnerID}
-		} else if id.Subject != "" {
-			h[pipeline.HeaderUserID] = []string{id.Subject}
-		}
-		if id.ScopesHeader != "" {
-			h[pipeline.HeaderUserScopes] = []string{id.ScopesHeader}
-		}
-	}
-}
-
-// countingReader counts request body bytes and notes a MaxBytesReader trip
-// or any other failure to read the client's body (err).
-type countingReader struct {
-	r        io.ReadCloser
-	n        int64
-	tooLarge bool
-	err      error
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if err != nil && err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			c.tooLarge = true
-		} else {
-			c.err = err
-		}
-	}
-	return n, err
-}
-
-func (c *countingReader) Close() error { return c.r.Close() }
-
-func (c *countingReader) count() int64 {
-	if c == nil {
-		return 0
-	}
-	return c.n
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/gatelab/gatelab/internal/upstream"
 )
 
-// exchange sends one GET through the pool and returns the upstream's view of
+// roundTrip sends one GET through the pool and returns the upstream's view of
 // the client address (which changes when a new connection is used).
-func exchange(t *testing.T, p *pool, host string, hdr http.Header) (remote string, reused bool) {
+func roundTrip(t *testing.T, p *pool, host string, hdr http.Header) (remote string, reused bool) {
 	t.Helper()
 	if hdr == nil {
 		hdr = http.Header{}
@@ -65,23 +65,23 @@ func (p *pool) idleCount() int {
 func TestPoolReusesAndRetires(t *testing.T) {
 	host, p := startUpstream(t)
 
-	a, _ := exchange(t, p, host, nil)
-	b, reused := exchange(t, p, host, nil)
+	a, _ := roundTrip(t, p, host, nil)
+	b, reused := roundTrip(t, p, host, nil)
 	if !reused || a != b {
 		t.Errorf("second request used a new connection (%s then %s, reused %v)", a, b, reused)
 	}
 	// The upstream asks to close: that connection must not go back.
-	exchange(t, p, host, http.Header{"X-Upstream-Close": {"1"}})
+	roundTrip(t, p, host, http.Header{"X-Upstream-Close": {"1"}})
 	if n := p.idleCount(); n != 0 {
 		t.Errorf("closed connection returned to the pool (%d idle)", n)
 	}
-	c, reused := exchange(t, p, host, nil)
+	c, reused := roundTrip(t, p, host, nil)
 	if reused || c == b {
 		t.Errorf("request after Connection: close reused %s", c)
 	}
 	// An idle connection older than idleFor is closed, not used.
 	p.idleFor = time.Nanosecond
-	d, _ := exchange(t, p, host, nil)
+	d, _ := roundTrip(t, p, host, nil)
 	if d == c {
 		t.Errorf("stale idle connection %s reused", d)
 	}

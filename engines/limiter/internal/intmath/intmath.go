@@ -1,8 +1,7 @@
-// Package intmath is the exact integer arithmetic the in-process limiter
-// engines (local, crdt) share: floor division, 128-bit products of counts and
-// nanoseconds, and the sliding-window decision itself (Sliding), so window
-// arithmetic never rounds or overflows and both engines decide with one
-// formula. Pure, allocation-free.
+// Package intmath is the exact integer arithmetic under the in-process
+// limiter engines' decisions (engines/limiter/internal/rate): floor division
+// and 128-bit products of counts and nanoseconds, so window arithmetic never
+// rounds or overflows. Pure, allocation-free.
 package intmath
 
 import "math/bits"

@@ -1,14 +1,15 @@
-// Package routespec is the pattern parsing and validation shared by the router
-// engines, so that every engine accepts and rejects exactly the same route
-// tables and orders candidates the same way.
+// Package routespec is the route-table parsing shared by the router engines,
+// so that every engine accepts and rejects exactly the same route tables and
+// orders candidates the same way. The pattern grammar itself is
+// policy.ParsePattern, shared with the config's validation.
 package routespec
 
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/gatelab/gatelab/gateway/pipeline"
+	"github.com/gatelab/gatelab/gateway/policy"
 )
 
 // Route is a validated RouteSpec.
@@ -32,13 +33,10 @@ type Route struct {
 // Parse validates a route table and returns it in the same order. The input is
 // not modified or retained.
 //
-// On top of the grammar documented on pipeline.RouteSpec it requires what makes
-// a pattern able to match a canonical path and mean the same thing to every
-// engine: the base is itself canonical (pipeline.CanonicalPath), ASCII only
-// (non-ASCII is written percent-encoded), without '*' (only the final "/*" is a
-// wildcard), '?' (never part of a path) or '{' '}' (gorilla/mux template
-// syntax); a prefix base does not end with '/' ("/a//*" is not a pattern); the
-// method set is non-empty and holds only known methods.
+// Patterns are parsed by policy.ParsePattern, the one grammar the config
+// validates with too (see pipeline.RouteSpec), so a table the config
+// accepts is one every engine accepts. On top of it, the method set must be
+// non-empty and hold only known methods.
 func Parse(specs []pipeline.RouteSpec) ([]Route, error) {
 	out := make([]Route, 0, len(specs))
 	for i, s := range specs {
@@ -60,33 +58,11 @@ func parseOne(s pipeline.RouteSpec) (Route, error) {
 	if s.Methods&^pipeline.AllMethods != 0 {
 		return r, fmt.Errorf("method set %#x holds unknown methods", uint16(s.Methods))
 	}
-	p := s.Pattern
-	if p == "/*" {
-		r.Prefix = true // catch-all: Base ""
-		return r, nil
+	p, err := policy.ParsePattern(s.Pattern)
+	if err != nil {
+		return r, err
 	}
-	if strings.HasSuffix(p, "/*") {
-		r.Prefix = true
-		r.Base = p[:len(p)-2]
-		if strings.HasSuffix(r.Base, "/") {
-			return r, fmt.Errorf("prefix base ends with '/'")
-		}
-	} else {
-		r.Base = p
-	}
-	if _, ok := pipeline.CanonicalPath(r.Base); !ok {
-		return r, fmt.Errorf("not a canonical path (see pipeline.CanonicalPath)")
-	}
-	for i := 0; i < len(r.Base); i++ {
-		switch c := r.Base[i]; {
-		case c >= 0x80:
-			return r, fmt.Errorf("non-ASCII byte (write it percent-encoded)")
-		case c == '*':
-			return r, fmt.Errorf("'*' is only allowed as the final \"/*\"")
-		case c == '?', c == '{', c == '}':
-			return r, fmt.Errorf("%q is not allowed in a pattern", c)
-		}
-	}
+	r.Base, r.Prefix = p.Base, p.Prefix
 	return r, nil
 }
 

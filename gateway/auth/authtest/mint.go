@@ -1,4 +1,4 @@
-package auth
+package authtest
 
 import (
 	"crypto"
@@ -14,31 +14,32 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// Fixture values: the issuer, audience and key IDs of the TEST-ONLY keys in
-// fixtures/keys (see fixtures/keys/README.md). Never trust them in production.
+// The issuer, audience and key IDs of the TEST-ONLY keys in fixtures/keys.
+// Never trust them in production.
 const (
-	FixtureIssuer   = "https://issuer.gatelab.test"
-	FixtureAudience = "gatelab"
+	Issuer   = "https://issuer.gatelab.test"
+	Audience = "gatelab"
 
-	FixtureKidRSA     = "rsa-1"
-	FixtureKidEC      = "ec-1"
-	FixtureKidEd25519 = "ed-1"
+	KidRSA     = "rsa-1"
+	KidEC      = "ec-1"
+	KidEd25519 = "ed-1"
 )
 
-// DefaultMintTTL is the lifetime Mint gives a token when neither TTL nor
+// DefaultTTL is the lifetime Mint gives a token when neither TTL nor
 // ExpiresAt is set.
-const DefaultMintTTL = 15 * time.Minute
+const DefaultTTL = 15 * time.Minute
 
-// MintOptions describe a token to sign. Only a key is required.
-type MintOptions struct {
+// Options describe a token to sign. Only a key is required.
+type Options struct {
 	Subject string   // sub; omitted when empty
 	Scopes  []string // the "scope" claim, space-separated; omitted when empty
 
 	// ExpiresAt is exp. When zero, exp is Now+TTL; a zero TTL means
-	// DefaultMintTTL and a negative one makes an already expired token.
+	// DefaultTTL and a negative one makes an already expired token.
 	ExpiresAt time.Time
 	TTL       time.Duration
 	NotBefore time.Time // nbf; omitted when zero
@@ -48,11 +49,10 @@ type MintOptions struct {
 	Audience []string // aud: a string when there is one, an array otherwise
 
 	// Kid is the header's kid. When empty it is the fixture kid for the key's
-	// type (FixtureKidRSA, FixtureKidEC or FixtureKidEd25519).
+	// type (KidRSA, KidEC or KidEd25519).
 	Kid string
 
-	// KeyFile is a PEM private key (PKCS#8, or PKCS#1 RSA / SEC 1 EC). The
-	// algorithm follows the key: RSA→RS256, EC P-256→ES256, Ed25519→EdDSA.
+	// KeyFile is a PEM private key (PKCS#8, or PKCS#1 RSA / SEC 1 EC).
 	KeyFile string
 	// Key is an in-memory private key, used instead of KeyFile when set.
 	Key crypto.Signer
@@ -64,22 +64,21 @@ type MintOptions struct {
 	Now func() time.Time // nil: time.Now
 }
 
-// Mint signs a JWT as described by opts. It is for tests, benchmarks and the
-// token command; the gateway never signs tokens.
-func Mint(opts MintOptions) (string, error) {
+// Mint signs a JWT as described by opts.
+func Mint(opts Options) (string, error) {
 	key := opts.Key
 	if key == nil {
 		if opts.KeyFile == "" {
-			return "", errors.New("auth: mint: no key (set KeyFile or Key)")
+			return "", errors.New("authtest: mint: no key (set KeyFile or Key)")
 		}
 		var err error
 		if key, err = LoadPrivateKey(opts.KeyFile); err != nil {
 			return "", err
 		}
 	}
-	method, kid, err := signingMethodFor(key)
+	alg, kid, err := algorithmFor(key)
 	if err != nil {
-		return "", fmt.Errorf("auth: mint: %w", err)
+		return "", fmt.Errorf("authtest: mint: %w", err)
 	}
 	if opts.Kid != "" {
 		kid = opts.Kid
@@ -93,7 +92,7 @@ func Mint(opts MintOptions) (string, error) {
 	if exp.IsZero() {
 		ttl := opts.TTL
 		if ttl == 0 {
-			ttl = DefaultMintTTL
+			ttl = DefaultTTL
 		}
 		exp = t.Add(ttl)
 	}
@@ -101,7 +100,7 @@ func Mint(opts MintOptions) (string, error) {
 	if iat.IsZero() {
 		iat = t
 	}
-	claims := jwt.MapClaims{
+	claims := map[string]any{
 		"exp": exp.Unix(),
 		"iat": iat.Unix(),
 	}
@@ -131,30 +130,35 @@ func Mint(opts MintOptions) (string, error) {
 			claims[k] = v
 		}
 	}
-	tok := jwt.NewWithClaims(method, claims)
-	tok.Header["kid"] = kid
-	s, err := tok.SignedString(key)
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
 	if err != nil {
-		return "", fmt.Errorf("auth: mint: %w", err)
+		return "", fmt.Errorf("authtest: mint: %w", err)
+	}
+	s, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("authtest: mint: %w", err)
 	}
 	return s, nil
 }
 
-// signingMethodFor is the algorithm a private key signs with, and its
-// fixture kid.
-func signingMethodFor(key crypto.Signer) (jwt.SigningMethod, string, error) {
+// algorithmFor is the algorithm a private key signs with, and its fixture
+// kid.
+func algorithmFor(key crypto.Signer) (jose.SignatureAlgorithm, string, error) {
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		return jwt.SigningMethodRS256, FixtureKidRSA, nil
+		return jose.RS256, KidRSA, nil
 	case *ecdsa.PrivateKey:
 		if k.Curve != elliptic.P256() {
-			return nil, "", fmt.Errorf("EC curve %s is not supported (only P-256)", k.Curve.Params().Name)
+			return "", "", fmt.Errorf("EC curve %s is not supported (only P-256)", k.Curve.Params().Name)
 		}
-		return jwt.SigningMethodES256, FixtureKidEC, nil
+		return jose.ES256, KidEC, nil
 	case ed25519.PrivateKey:
-		return jwt.SigningMethodEdDSA, FixtureKidEd25519, nil
+		return jose.EdDSA, KidEd25519, nil
 	}
-	return nil, "", fmt.Errorf("unsupported key type %T", key)
+	return "", "", fmt.Errorf("unsupported key type %T", key)
 }
 
 // LoadPrivateKey reads a PEM private key: PKCS#8 ("PRIVATE KEY"), PKCS#1
@@ -162,11 +166,11 @@ func signingMethodFor(key crypto.Signer) (jwt.SigningMethod, string, error) {
 func LoadPrivateKey(path string) (crypto.Signer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+		return nil, fmt.Errorf("authtest: %w", err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("auth: %s: no PEM block", path)
+		return nil, fmt.Errorf("authtest: %s: no PEM block", path)
 	}
 	var key any
 	switch block.Type {
@@ -177,14 +181,14 @@ func LoadPrivateKey(path string) (crypto.Signer, error) {
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(block.Bytes)
 	default:
-		return nil, fmt.Errorf("auth: %s: PEM block %q is not a private key", path, block.Type)
+		return nil, fmt.Errorf("authtest: %s: PEM block %q is not a private key", path, block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("auth: %s: %w", path, err)
+		return nil, fmt.Errorf("authtest: %s: %w", path, err)
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("auth: %s: unsupported key type %T", path, key)
+		return nil, fmt.Errorf("authtest: %s: unsupported key type %T", path, key)
 	}
 	return signer, nil
 }
