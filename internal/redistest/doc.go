@@ -2,7 +2,7 @@
 // freeze it, kill it and start it again on the same address.
 //
 //	r := redistest.Start(t)
-//	l, err := redislimiter.New(engines.LimiterOptions{Redis: engines.RedisOptions{URL: r.URL()}})
+//	l, err := redislimiter.New(engines.LimiterOptions{}, redislimiter.Settings{URL: r.URL()})
 //	...
 //	r.Freeze() // the server stops answering (connections still open)
 //	r.Thaw()

@@ -238,6 +238,3 @@ func appendSlot(b []byte, node int, v int64) []byte {
 	b = binary.AppendUvarint(b, uint64(node))
 	return binary.AppendUvarint(b, uint64(v))
 }
-
-// maxEntryLen bounds the encoding of an entry with one slot.
-const maxEntryLen = 3 + maxKeyLen + 1 + 3*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + 1 + 3 + binary.MaxVarintLen64
