@@ -625,7 +625,7 @@ func mustHold(t *testing.T, server string, c parityCase, r wireResponse) {
 		t.Errorf("%s: status %d (%s), want %d (or %v); body %s", server, r.status, r.err, c.want, c.alt, quoteShort(string(r.body), 200))
 	}
 	if m, ok := errorBody(r.body); ok {
-		if id := r.get("x-request-id"); m["request_id"] != id {
+		if id := r.get("x-request-id"); m["request_id"] != id || id == "" {
 			t.Errorf("%s: the error body's request_id %q is not the X-Request-ID header %q", server, m["request_id"], id)
 		}
 	}

@@ -181,12 +181,7 @@ func (d *Decision) Body() []byte { return d.body }
 func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 	s := d.Snap
 
-	// Request id: keep a well-formed client id, else generate one.
-	if req.RequestID != "" && observe.ValidRequestID(req.RequestID) {
-		d.RequestID = req.RequestID
-	} else {
-		d.RequestID = bytesView(observe.AppendRequestID(d.idBuf[:0]))
-	}
+	d.setRequestID(req)
 	// Trace context: continue a valid incoming trace, else start one.
 	traceID, _, flags, ok := observe.ParseTraceparent(req.Traceparent)
 	if !ok {
@@ -334,6 +329,15 @@ func (g *Gateway) Decide(ctx context.Context, req *Request, d *Decision) {
 	}
 	d.Target, d.ticket, d.acquired, d.result = inst, ticket, r.Backend.R, resilience.Neutral
 	d.UpstreamPath = stripPrefix(path, r.StripPrefix)
+}
+
+// setRequestID keeps a well-formed client request id, else generates one.
+func (d *Decision) setRequestID(req *Request) {
+	if req.RequestID != "" && observe.ValidRequestID(req.RequestID) {
+		d.RequestID = req.RequestID
+	} else {
+		d.RequestID = bytesView(observe.AppendRequestID(d.idBuf[:0]))
+	}
 }
 
 // tierFor picks the tier: an API key's own tier overrides the route's.

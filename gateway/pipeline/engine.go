@@ -281,6 +281,7 @@ func (g *Gateway) BodyTimedOut(ex Exchange) {
 	d := g.Acquire(g.now())
 	req := &d.req
 	ex.ReadRequest(req, &d.scratch)
+	d.setRequestID(req)
 	g.reject(d, 408, CodeRequestTimeout, observe.ReasonClientTimeout)
 	d.closeConn = true
 	g.answer(ex, d, req, KindClientBodyTimeout, 0, 0)

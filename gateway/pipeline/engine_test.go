@@ -244,3 +244,15 @@ func TestServeRefusesUnreadableHeads(t *testing.T) {
 		t.Errorf("Expect: 100-continue was refused: %+v", ex.answers)
 	}
 }
+
+func TestBodyTimedOut(t *testing.T) {
+	f := newFixture(t)
+	ex := &fakeExchange{req: Request{Method: MethodPost, MethodText: "POST", RawPath: "/api/v2/users/1", ClientIP: "192.0.2.1"}}
+	f.g.BodyTimedOut(ex)
+	if len(ex.answers) != 1 || ex.answers[0].status != 408 || !ex.answers[0].close {
+		t.Fatalf("answers %+v, want one 408 with close", ex.answers)
+	}
+	if !strings.Contains(ex.answers[0].body, `"error":"request_timeout","request_id":"`) || strings.Contains(ex.answers[0].body, `"request_id":""`) {
+		t.Fatalf("body %s: want the request_timeout error with a request id", ex.answers[0].body)
+	}
+}
