@@ -181,18 +181,25 @@ func readExchange(c net.Conn, br *bufio.Reader, checkClose bool) exchange {
 	if !checkClose {
 		return x
 	}
-	c.SetReadDeadline(time.Now().Add(hardeningCloseWait))
+	extra, closed := afterAnswer(c, br, hardeningCloseWait)
+	x.extra, x.closed = extra, x.closed || closed
+	return x
+}
+
+// afterAnswer reads what follows an answer on c for up to wait: more bytes
+// (extra: a response that should not be there), nothing (the connection is
+// still open), or EOF or an error (closed by the server).
+func afterAnswer(c net.Conn, br *bufio.Reader, wait time.Duration) (extra string, closed bool) {
+	c.SetReadDeadline(time.Now().Add(wait))
 	buf := make([]byte, 4096)
 	n, err := br.Read(buf)
 	switch {
 	case n > 0:
-		x.extra = string(buf[:n])
+		return string(buf[:n]), false
 	case isTimeout(err):
-		// still open
-	default:
-		x.closed = true
+		return "", false
 	}
-	return x
+	return "", true
 }
 
 func isTimeout(err error) bool {

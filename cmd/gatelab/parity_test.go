@@ -273,16 +273,7 @@ func parityDo(addr string, c parityCase) wireResponse {
 	if r.status == 0 || r.closed {
 		return r
 	}
-	conn.SetReadDeadline(time.Now().Add(parityCloseWait))
-	buf := make([]byte, 4096)
-	n, err := br.Read(buf)
-	switch {
-	case n > 0:
-		r.extra = string(buf[:n])
-	case isTimeout(err):
-	default:
-		r.closed = true
-	}
+	r.extra, r.closed = afterAnswer(conn, br, parityCloseWait)
 	return r
 }
 

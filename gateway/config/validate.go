@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/gatelab/gatelab/gateway/policy"
 )
 
@@ -154,7 +156,7 @@ func (v *validator) stripHeaders() {
 	first := map[string]int{}
 	for i, h := range v.c.Gateway.StripInboundHeaders {
 		p := fmt.Sprintf("gateway.strip_inbound_headers[%d]", i)
-		if !isToken(h) {
+		if !httpguts.ValidHeaderFieldName(h) {
 			v.add(p, "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~, nothing else)", h)
 			continue
 		}
@@ -169,24 +171,6 @@ func (v *validator) stripHeaders() {
 		}
 		first[k] = i
 	}
-}
-
-// isToken reports whether s is an RFC 9110 token, the form of a header
-// field name.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // limiter checks the limiter: section through the engines registry's hook

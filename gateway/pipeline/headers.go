@@ -134,15 +134,21 @@ func foldEq(s, lower string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		} else if c == '_' {
-			c = '-'
-		}
-		if c != lower[i] {
+		if foldByte(s[i]) != lower[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// foldByte lower-cases an ASCII letter and turns '_' into '-': the form
+// header names are compared in.
+func foldByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	if c == '_' {
+		return '-'
+	}
+	return c
 }

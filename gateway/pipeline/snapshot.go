@@ -57,13 +57,7 @@ func (s *Snapshot) stripsHeader(name string) bool {
 	var buf [64]byte
 	b := buf[:0]
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		} else if c == '_' {
-			c = '-'
-		}
-		b = append(b, c)
+		b = append(b, foldByte(name[i]))
 	}
 	_, ok := s.strip[string(b)]
 	return ok

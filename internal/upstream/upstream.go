@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Names of the per-request control headers (see the package documentation).
@@ -383,7 +385,7 @@ func parseControls(h http.Header) (c controls, header string, err error) {
 	for _, v := range h[HeaderAddHeader] {
 		name, value, ok := strings.Cut(v, ":")
 		name = strings.TrimSpace(name)
-		if !ok || !isToken(name) {
+		if !ok || !httpguts.ValidHeaderFieldName(name) {
 			return c, HeaderAddHeader, fmt.Errorf(`want "Name: value" with a valid header name, got %q`, v)
 		}
 		c.headers = append(c.headers, [2]string{name, strings.TrimSpace(value)})
@@ -402,23 +404,6 @@ func single(h http.Header, name string) (string, bool) {
 		return vs[0], true
 	}
 	return strings.Join(vs, ", "), true
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token (a valid field name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request, b *behavior) {
