@@ -75,7 +75,7 @@ type Conn struct {
 	http10    bool
 	badVer    bool
 	bareLF    bool
-	fold      bool
+	fold      bool // obs-fold, or a framing field too long to read: ambiguous
 	emptyHost bool
 	clCount   int
 	cl        int64
@@ -249,8 +249,12 @@ func (c *Conn) endLine(line []byte, empty, cr, long bool) {
 		case asciiFold(name, "content-length"):
 			c.clCount++
 			c.cl = parseDecimal(value)
+			// A value too long to read here (padding) would leave the
+			// tracker unsure where the body ends: refuse the head.
+			c.fold = c.fold || long
 		case asciiFold(name, "transfer-encoding"):
 			c.teCount++
+			c.fold = c.fold || long
 			last := value
 			if j := bytes.LastIndexByte(value, ','); j >= 0 {
 				last = bytes.TrimSpace(value[j+1:])

@@ -50,6 +50,7 @@ func TestVerdicts(t *testing.T) {
 		{"TE identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\nContent-Length: 1\r\n\r\nx", []pipeline.HeadProblem{te}},
 		{"TE twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", []pipeline.HeadProblem{te}},
 		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", []pipeline.HeadProblem{ver}},
+		{"padded Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:" + strings.Repeat(" ", 200) + "3\r\n\r\nabc", []pipeline.HeadProblem{amb}},
 		{"long header line", "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("v", 500) + "\r\n\r\n" + get, []pipeline.HeadProblem{ok, ok}},
 	}
 	for _, c := range cases {
