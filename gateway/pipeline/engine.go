@@ -282,6 +282,12 @@ func (g *Gateway) BodyTimedOut(ex Exchange) {
 	req := &d.req
 	ex.ReadRequest(req, &d.scratch)
 	d.setRequestID(req)
+	// Counted and logged under its route, as Serve would.
+	if path, ok := CanonicalPath(req.RawPath); ok {
+		if m := d.Snap.Router.Match(req.Method, path); m.Status == Found {
+			d.Route = &d.Snap.Routes[m.Route]
+		}
+	}
 	g.reject(d, 408, CodeRequestTimeout, observe.ReasonClientTimeout)
 	d.closeConn = true
 	g.answer(ex, d, req, KindClientBodyTimeout, 0, 0)

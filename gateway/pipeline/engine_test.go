@@ -255,4 +255,31 @@ func TestBodyTimedOut(t *testing.T) {
 	if !strings.Contains(ex.answers[0].body, `"error":"request_timeout","request_id":"`) || strings.Contains(ex.answers[0].body, `"request_id":""`) {
 		t.Fatalf("body %s: want the request_timeout error with a request id", ex.answers[0].body)
 	}
+	if got := rejections(t, f.g, "users", "client_timeout"); got != 1 {
+		t.Fatalf("client_timeout rejections on route users = %v, want 1", got)
+	}
+}
+
+// rejections reads gatelab_rejections_total{route, reason} from g's registry.
+func rejections(t *testing.T, g *Gateway, route, reason string) float64 {
+	t.Helper()
+	mfs, err := g.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gatelab_rejections_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route && labels["reason"] == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
