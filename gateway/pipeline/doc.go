@@ -10,6 +10,10 @@
 // response headers come back (Forward.KeepResponseHeader,
 // Gateway.ResponseHeaders), the error answers and whether they close the
 // connection, and, as a typed ErrorKind, whose fault a failed exchange was.
+// Two calls serve engines that act before their handler runs: ExpectContinue
+// (may a body announced with Expect: 100-continue be sent?) and BodyTimedOut
+// (the engine's own read of a body's start timed out: the same 408 Serve
+// gives).
 //
 // Decide is pure policy over a Request view, the Snapshot captured at request
 // start and the clock: request id, trace context, path check, route lookup
