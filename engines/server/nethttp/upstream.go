@@ -43,6 +43,7 @@ type pconn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	reused   bool // taken from the idle list (not freshly dialed)
 }
 
 func newPool(addr string, useTLS bool, maxIdle int, idleFor time.Duration) *pool {
@@ -71,11 +72,24 @@ func (p *pool) get(ctx context.Context, now time.Time) (*pconn, error) {
 		p.idle = p.idle[:len(p.idle)-1]
 		if now.Sub(pc.lastUsed) < p.idleFor {
 			p.mu.Unlock()
+			if pc.closedByPeer() {
+				// The upstream closed it while it sat idle (its
+				// keep-alive timeout): never write a request on it.
+				pc.c.Close()
+				p.mu.Lock()
+				continue
+			}
+			pc.reused = true
 			return pc, nil
 		}
 		pc.c.Close()
 	}
 	p.mu.Unlock()
+	return p.dial(ctx)
+}
+
+// dial opens a new connection to the instance.
+func (p *pool) dial(ctx context.Context) (*pconn, error) {
 	var c net.Conn
 	var err error
 	if p.tls != nil {
@@ -125,13 +139,30 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request, deadline time.T
 	}
 	pc.c.SetDeadline(deadline)
 	// Write closes req.Body when done.
-	if err := req.Write(pc.bw); err != nil {
-		pc.c.Close()
-		return nil, nil, mapTimeout(err)
+	err = req.Write(pc.bw)
+	if err == nil {
+		err = pc.bw.Flush()
 	}
-	if err := pc.bw.Flush(); err != nil {
+	if err != nil {
 		pc.c.Close()
-		return nil, nil, mapTimeout(err)
+		if pc.reused && req.Body == nil && !errors.Is(mapTimeout(err), errTimeout) {
+			// A request without a body that could not be written to a
+			// reused connection (the upstream had closed it) goes once
+			// on a fresh one: none of it reached a backend that answered.
+			// A body may have been partly read from the client: never.
+			if pc, err = p.dial(ctx); err != nil {
+				return nil, nil, err
+			}
+			pc.c.SetDeadline(deadline)
+			err = req.Write(pc.bw)
+			if err == nil {
+				err = pc.bw.Flush()
+			}
+		}
+		if err != nil {
+			pc.c.Close()
+			return nil, nil, mapTimeout(err)
+		}
 	}
 	resp, err := http.ReadResponse(pc.br, req)
 	if err != nil {
