@@ -72,7 +72,7 @@ func (p *pool) get(ctx context.Context, now time.Time) (*pconn, error) {
 		p.idle = p.idle[:len(p.idle)-1]
 		if now.Sub(pc.lastUsed) < p.idleFor {
 			p.mu.Unlock()
-			if pc.closedByPeer() {
+			if now.Sub(pc.lastUsed) >= probeAfter && pc.closedByPeer() {
 				// The upstream closed it while it sat idle (its
 				// keep-alive timeout): never write a request on it.
 				pc.c.Close()
@@ -125,6 +125,12 @@ func (p *pool) closeIdle() {
 	p.idle = nil
 	p.mu.Unlock()
 }
+
+// probeAfter is how long a connection must have been idle before it is
+// checked (one MSG_PEEK) for an upstream close: an upstream's keep-alive
+// timeout is far longer, and under load connections are reused within
+// microseconds, where the check would only cost a system call each.
+const probeAfter = time.Millisecond
 
 // errTimeout marks a deadline hit on the upstream connection.
 var errTimeout = errors.New("upstream timeout")
