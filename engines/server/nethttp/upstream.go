@@ -143,13 +143,7 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request, deadline time.T
 	if err != nil {
 		return nil, nil, err
 	}
-	pc.c.SetDeadline(deadline)
-	// Write closes req.Body when done.
-	err = req.Write(pc.bw)
-	if err == nil {
-		err = pc.bw.Flush()
-	}
-	if err != nil {
+	if err = pc.write(req, deadline); err != nil {
 		pc.c.Close()
 		if pc.reused && req.Body == nil && !errors.Is(mapTimeout(err), errTimeout) {
 			// A request without a body that could not be written to a
@@ -159,11 +153,7 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request, deadline time.T
 			if pc, err = p.dial(ctx); err != nil {
 				return nil, nil, err
 			}
-			pc.c.SetDeadline(deadline)
-			err = req.Write(pc.bw)
-			if err == nil {
-				err = pc.bw.Flush()
-			}
+			err = pc.write(req, deadline)
 		}
 		if err != nil {
 			pc.c.Close()
@@ -176,6 +166,15 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request, deadline time.T
 		return nil, nil, mapTimeout(err)
 	}
 	return resp, pc, nil
+}
+
+// write sends req (and closes req.Body) with deadline on the connection.
+func (pc *pconn) write(req *http.Request, deadline time.Time) error {
+	pc.c.SetDeadline(deadline)
+	if err := req.Write(pc.bw); err != nil {
+		return err
+	}
+	return pc.bw.Flush()
 }
 
 // release hands the connection back after the response was consumed.
