@@ -157,15 +157,8 @@ func (d *Decision) reset() {
 }
 
 func (d *Decision) addUp(k, v string) {
-	if d.nu < len(d.up) {
-		d.up[d.nu] = Header{Key: k, Value: v}
-		d.nu++
-	}
+	pushHeader(d.up[:], &d.nu, Header{Key: k, Value: v})
 }
-
-// Scratch is 64 bytes an engine may use for request-scoped strings (the
-// client IP text); valid until Release.
-func (d *Decision) Scratch() *[64]byte { return &d.scratch }
 
 // Forward reports whether the request goes to an upstream.
 func (d *Decision) Forward() bool { return d.Status == 0 }

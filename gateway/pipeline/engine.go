@@ -54,7 +54,7 @@ type Forward struct {
 // Connection header lists, and the snapshot's gateway.strip_inbound_headers.
 // Expect is never forwarded either: the gateway answers it itself.
 func (f *Forward) KeepHeader(name string) bool {
-	if DropInbound(name) || foldEqual(name, "expect") {
+	if DropInbound(name) || foldEq(name, "expect") {
 		return false
 	}
 	if c := f.req.Connection; c != "" && DropListed(c, name) {
@@ -252,8 +252,6 @@ func (r *Request) keep(buf *[]byte) {
 	*buf = b
 }
 
-func foldEqual(s, lower string) bool { return len(s) == len(lower) && foldEq(s, lower) }
-
 // ExpectContinue reports whether a request announcing "Expect:
 // 100-continue" may be told to send its body: false when the declared
 // length is over its route's limit (the request is then answered 413
@@ -261,15 +259,24 @@ func foldEqual(s, lower string) bool { return len(s) == len(lower) && foldEq(s, 
 // before running the handler.
 func (g *Gateway) ExpectContinue(method, rawPath string, contentLength int64) bool {
 	s := g.snap.Load()
+	if s == nil {
+		return true
+	}
+	r := s.routeOf(ParseMethod(method), rawPath)
+	return r == nil || contentLength <= r.MaxBodyBytes
+}
+
+// routeOf is the route a request-target path matches (nil: no route, or a
+// path the path check refuses). For answers given before Decide runs.
+func (s *Snapshot) routeOf(m Method, rawPath string) *Route {
 	path, ok := CanonicalPath(rawPath)
-	if !ok || s == nil {
-		return true
+	if !ok {
+		return nil
 	}
-	m := s.Router.Match(ParseMethod(method), path)
-	if m.Status != Found {
-		return true
+	if match := s.Router.Match(m, path); match.Status == Found {
+		return &s.Routes[match.Route]
 	}
-	return contentLength <= s.Routes[m.Route].MaxBodyBytes
+	return nil
 }
 
 // BodyTimedOut answers a request whose body the engine's own reader gave up
@@ -282,12 +289,7 @@ func (g *Gateway) BodyTimedOut(ex Exchange) {
 	req := &d.req
 	ex.ReadRequest(req, &d.scratch)
 	d.setRequestID(req)
-	// Counted and logged under its route, as Serve would.
-	if path, ok := CanonicalPath(req.RawPath); ok {
-		if m := d.Snap.Router.Match(req.Method, path); m.Status == Found {
-			d.Route = &d.Snap.Routes[m.Route]
-		}
-	}
+	d.Route = d.Snap.routeOf(req.Method, req.RawPath) // counted and logged under its route, as Serve would
 	g.reject(d, 408, CodeRequestTimeout, observe.ReasonClientTimeout)
 	d.closeConn = true
 	g.answer(ex, d, req, KindClientBodyTimeout, 0, 0)

@@ -175,9 +175,6 @@ func (b *ClientBody) Whole(n int64) {
 	b.tooLarge = n > b.max
 }
 
-// Bytes is how many body bytes were read from the client.
-func (b *ClientBody) Bytes() int64 { return b.n }
-
 // Complete reports whether the body was read to its end (or was empty).
 func (b *ClientBody) Complete() bool { return b.r == nil || b.done }
 

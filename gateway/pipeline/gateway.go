@@ -345,18 +345,19 @@ func (g *Gateway) ResponseHeaders(d *Decision, req *Request, headersAt time.Time
 	return d.hdrs[:d.nh]
 }
 
-func (d *Decision) add(k, v string) {
-	if d.nh < len(d.hdrs) {
-		d.hdrs[d.nh] = Header{Key: k, Value: v}
-		d.nh++
-	}
-}
+func (d *Decision) add(k, v string) { d.push(Header{Key: k, Value: v}) }
 
 // addTo adds a header whose value joins the upstream's values.
-func (d *Decision) addTo(k, v string) {
-	if d.nh < len(d.hdrs) {
-		d.hdrs[d.nh] = Header{Key: k, Value: v, Add: true}
-		d.nh++
+func (d *Decision) addTo(k, v string) { d.push(Header{Key: k, Value: v, Add: true}) }
+
+func (d *Decision) push(h Header) { pushHeader(d.hdrs[:], &d.nh, h) }
+
+// pushHeader sets dst[*n] = h and counts it, unless dst is full (the lists
+// are sized for every header the pipeline sets).
+func pushHeader(dst []Header, n *int, h Header) {
+	if *n < len(dst) {
+		dst[*n] = h
+		*n++
 	}
 }
 

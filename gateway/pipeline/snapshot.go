@@ -54,7 +54,7 @@ func (s *Snapshot) stripsHeader(name string) bool {
 	if len(name) > s.stripMax {
 		return false
 	}
-	var buf [64]byte
+	var buf [config.MaxStripHeaderLen]byte
 	b := buf[:0]
 	for i := 0; i < len(name); i++ {
 		b = append(b, foldByte(name[i]))
@@ -167,8 +167,8 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 	}
 	for _, h := range strip {
 		k := strings.ToLower(strings.ReplaceAll(h, "_", "-"))
-		if len(k) > 64 {
-			return nil, fmt.Errorf("gateway.strip_inbound_headers: %q is longer than 64 bytes", h)
+		if len(k) > config.MaxStripHeaderLen {
+			return nil, fmt.Errorf("gateway.strip_inbound_headers: %q is longer than %d bytes", h, config.MaxStripHeaderLen)
 		}
 		s.strip[k] = struct{}{}
 		s.stripMax = max(s.stripMax, len(k))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
@@ -67,8 +68,8 @@ type Conn struct {
 	// name and a short value); lineLen counts all of it.
 	line    [96]byte
 	lineLen int
-	last    byte  // the line's last byte so far
-	fail    error // sticky read error (ErrChunkLine)
+	last    byte        // the line's last byte so far
+	failed  atomic.Bool // a chunk line went over MaxChunkLine: every read fails
 
 	// Head being read.
 	started   bool // the request line was seen
@@ -90,22 +91,19 @@ type Conn struct {
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	if err := c.fail; err != nil {
-		c.mu.Unlock()
-		return 0, err
+	if c.failed.Load() {
+		return 0, ErrChunkLine
 	}
-	c.mu.Unlock()
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.mu.Lock()
 		c.scan(p[:n])
-		if c.fail != nil {
+		c.mu.Unlock()
+		if c.failed.Load() {
 			// Withhold the whole read: an engine that already has the
 			// rest of a small request buffered would not read again.
-			n, err = 0, c.fail
+			n, err = 0, ErrChunkLine
 		}
-		c.mu.Unlock()
 	}
 	return n, err
 }
@@ -194,7 +192,8 @@ func (c *Conn) scan(p []byte) {
 				c.last = chunk[len(chunk)-1]
 			}
 			if c.st == stChunkSize && c.lineLen > MaxChunkLine {
-				c.fail, c.st = ErrChunkLine, stStop
+				c.failed.Store(true)
+				c.st = stStop
 				return
 			}
 			if i < 0 {

@@ -15,7 +15,7 @@ func verdicts(raw string, step int) ([]pipeline.HeadProblem, error) {
 		k := min(step, len(raw))
 		c.scan([]byte(raw[:k]))
 		raw = raw[k:]
-		if c.fail != nil {
+		if c.failed.Load() {
 			break
 		}
 	}
@@ -23,7 +23,11 @@ func verdicts(raw string, step int) ([]pipeline.HeadProblem, error) {
 	for c.count > 0 {
 		out = append(out, c.Next())
 	}
-	return out, c.fail
+	var err error
+	if c.failed.Load() {
+		err = ErrChunkLine
+	}
+	return out, err
 }
 
 func TestVerdicts(t *testing.T) {
