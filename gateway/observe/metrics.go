@@ -2,6 +2,7 @@ package observe
 
 import (
 	"net/http"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,10 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	upstream   *prometheus.HistogramVec
 	overhead   *prometheus.HistogramVec
+	connect    *prometheus.HistogramVec
+	dial       *prometheus.HistogramVec
+	stale      *prometheus.CounterVec
+	retries    *prometheus.CounterVec
 	rejections *prometheus.CounterVec
 	rlDecision *prometheus.CounterVec
 	rlLatency  *prometheus.HistogramVec
@@ -221,6 +226,24 @@ func NewMetrics() *Metrics {
 		Name:    "gatelab_gateway_overhead_seconds",
 		Help:    "Request duration minus upstream duration: the time the gateway itself added, by route.",
 		Buckets: overheadBuckets,
+	}, []string{"route"})
+	m.connect = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_upstream_connect_seconds",
+		Help:    "Time a forwarded request spent getting an upstream connection (a pooled one, waiting at max_conns_per_backend, closing ones the upstream had closed, dialing), by route; part of gatelab_upstream_duration_seconds.",
+		Buckets: overheadBuckets,
+	}, []string{"route"})
+	m.dial = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatelab_upstream_dial_seconds",
+		Help:    "Time to open a new upstream connection (TCP, and TLS for https), by route; observed only for requests that dialed.",
+		Buckets: overheadBuckets,
+	}, []string{"route"})
+	m.stale = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_upstream_stale_connections_total",
+		Help: "Pooled upstream connections found closed by the upstream (its keep-alive timeout or request cap) and discarded before a request was written to them, by route.",
+	}, []string{"route"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatelab_upstream_retries_total",
+		Help: "Requests sent again on a fresh upstream connection after a reused one failed before any response byte (bodiless requests not written at all, or safe methods), by route.",
 	}, []string{"route"})
 	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatelab_rejections_total",
@@ -288,9 +311,14 @@ func NewMetrics() *Metrics {
 
 	m.reg.MustRegister(
 		m.instanceHealthy, m.healthChanges, m.breakerState, m.breakerChanges, m.propagation, m.configApplied,
-		collectors.NewGoCollector(),
+		// go_sched_latencies_seconds: how long runnable goroutines
+		// waited for a CPU, the queueing a request meets inside the
+		// process (before decide, and when its upstream answer is in) when
+		// the gateway is short of CPU.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.upstream, m.overhead, m.rejections, m.rlDecision, m.rlLatency,
+		m.requests, m.duration, m.upstream, m.overhead, m.connect, m.dial, m.stale, m.retries, m.rejections, m.rlDecision, m.rlLatency,
 		m.configVersion, m.configReloads, m.engineInfo,
 		m.logDropped, m.logWritten, m.inFlight,
 	)
@@ -468,7 +496,10 @@ type RouteMetrics struct {
 
 type counterRef struct{ c prometheus.Counter }
 
-type routeHistograms struct{ total, upstream, overhead prometheus.Observer }
+type routeHistograms struct {
+	total, upstream, overhead, connect, dial prometheus.Observer
+	stale, retries                           prometheus.Counter
+}
 
 // ID returns the route label value.
 func (r *RouteMetrics) ID() string { return r.id }
@@ -513,6 +544,31 @@ func (r *RouteMetrics) Observe(method uint8, status int, total, upstream time.Du
 	h.overhead.Observe(overhead.Seconds())
 }
 
+// ObserveConn records what getting the upstream connection cost one
+// forwarded request: connect is the whole time (observed always), dial the
+// part spent dialing (observed when dialed), stale the pooled connections
+// found closed by the upstream, retried whether the request was sent again
+// on a fresh connection.
+func (r *RouteMetrics) ObserveConn(connect, dial time.Duration, dialed bool, stale int, retried bool) {
+	if r == nil {
+		return
+	}
+	h := r.hist.Load()
+	if h == nil {
+		h = r.resolveHistograms()
+	}
+	h.connect.Observe(connect.Seconds())
+	if dialed {
+		h.dial.Observe(dial.Seconds())
+	}
+	if stale > 0 {
+		h.stale.Add(float64(stale))
+	}
+	if retried {
+		h.retries.Inc()
+	}
+}
+
 // Reject counts one request the gateway refused or failed, in addition to
 // its Observe.
 func (r *RouteMetrics) Reject(reason Reason) {
@@ -543,6 +599,10 @@ func (r *RouteMetrics) resolveHistograms() *routeHistograms {
 		total:    r.m.duration.WithLabelValues(r.id),
 		upstream: r.m.upstream.WithLabelValues(r.id),
 		overhead: r.m.overhead.WithLabelValues(r.id),
+		connect:  r.m.connect.WithLabelValues(r.id),
+		dial:     r.m.dial.WithLabelValues(r.id),
+		stale:    r.m.stale.WithLabelValues(r.id),
+		retries:  r.m.retries.WithLabelValues(r.id),
 	}
 	r.hist.Store(h)
 	return h

@@ -130,6 +130,19 @@ type Forwarded struct {
 	// Streaming: the body is still being written after Forward returned;
 	// the engine calls Gateway.Finish when it is done.
 	Streaming bool
+	// Conn is what getting the upstream connection cost (zero when the
+	// engine does not know).
+	Conn ConnTiming
+}
+
+// ConnTiming is what obtaining an upstream connection cost one request;
+// engines fill it from their connection pool.
+type ConnTiming struct {
+	Wait    time.Duration // all of it: the pool pick, waiting at the cap, dialing
+	Dial    time.Duration // the part spent dialing
+	Dialed  bool          // a new connection was dialed
+	Stale   int           // pooled connections found closed by the upstream
+	Retried bool          // the request was sent again on a fresh connection
 }
 
 // Serve runs one request: the engine's handler calls it with its Exchange.
@@ -156,6 +169,10 @@ func (g *Gateway) Serve(ctx context.Context, ex Exchange) {
 		Deadline: d.Start.Add(d.Route.Timeout)}
 	f.Body.max = d.Route.MaxBodyBytes
 	res := ex.Forward(f)
+	if d.Route != nil {
+		c := &res.Conn
+		d.Route.Metrics.ObserveConn(c.Wait, c.Dial, c.Dialed, c.Stale, c.Retried)
+	}
 	if res.Status == 0 {
 		kind := classify(res.Failure, &f.Body, ctx.Err() != nil)
 		g.forwardFailed(d, kind, res.Failure)

@@ -317,9 +317,16 @@ func upstreamLine(name string) *regexp.Regexp {
 // waits until it is listening, and returns its base URL (http://127.0.0.1:PORT).
 func StartUpstream(t testing.TB, name string) (url string) {
 	t.Helper()
+	return StartUpstreamArgs(t, name)
+}
+
+// StartUpstreamArgs is StartUpstream with more "gatelab upstream" flags
+// (-static, -max-conn-requests N, -idle-timeout D, ...).
+func StartUpstreamArgs(t testing.TB, name string, flags ...string) (url string) {
+	t.Helper()
 	// Port 0 and the address from the listening line: no window in which
 	// another process could take a port picked in advance.
-	p := start(t, upstreamLine(name), []string{"upstream", "-listen", "127.0.0.1:0", "-name", name})
+	p := start(t, upstreamLine(name), append([]string{"upstream", "-listen", "127.0.0.1:0", "-name", name}, flags...))
 	return p.fp.Ready()[1]
 }
 

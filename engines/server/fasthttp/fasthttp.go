@@ -17,6 +17,7 @@ import (
 	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/engines/server/internal/connlimit"
 	"github.com/gatelab/gatelab/engines/server/internal/framing"
+	"github.com/gatelab/gatelab/engines/server/internal/uppool"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -24,15 +25,15 @@ func init() { engines.RegisterServer("fasthttp", New) }
 
 var _ engines.Server = (*Server)(nil)
 
-// Server is the fasthttp server engine. It forwards with one fasthttp
-// HostClient per upstream instance (keep-alive pool), reusing the server's
-// request and response objects so a proxied request allocates nothing in
-// steady state.
+// Server is the fasthttp server engine. It forwards on connections from
+// one uppool.Pool per upstream instance, writing and reading with fasthttp's
+// request and response types and reusing the server's request object, so a
+// proxied request allocates nothing in steady state.
 type Server struct {
-	g       *pipeline.Gateway
-	srv     *fasthttp.Server
-	clients sync.Map // host:port -> *fasthttp.HostClient
-	limits  struct {
+	g      *pipeline.Gateway
+	srv    *fasthttp.Server
+	pools  sync.Map // host:port -> *uppool.Pool
+	limits struct {
 		maxConns int
 		idle     time.Duration
 	}
@@ -113,29 +114,19 @@ func connState(c net.Conn, st fasthttp.ConnState) {
 }
 
 // Shutdown stops accepting and waits for in-flight requests until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.pools.Range(func(_, v any) bool { v.(*uppool.Pool).Close(); return true })
+	return err
+}
 
-func (s *Server) client(inst *pipeline.Instance) *fasthttp.HostClient {
-	if c, ok := s.clients.Load(inst.Host); ok {
-		return c.(*fasthttp.HostClient)
+func (s *Server) pool(inst *pipeline.Instance) *uppool.Pool {
+	if p, ok := s.pools.Load(inst.Host); ok {
+		return p.(*uppool.Pool)
 	}
-	c := &fasthttp.HostClient{
-		Addr:                      inst.Host,
-		IsTLS:                     inst.Scheme == "https",
-		MaxConns:                  s.limits.maxConns,
-		MaxIdleConnDuration:       s.limits.idle,
-		MaxIdemponentCallAttempts: 1, // never retry: the request may have reached the backend
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		DisablePathNormalizing:    true,
-		NoDefaultUserAgentHeader:  true,
-		ReadBufferSize:            16 * 1024,
-		// Response bodies are streamed to the client, not buffered whole:
-		// memory per request stays bounded whatever the upstream sends.
-		StreamResponseBody: true,
-		Dial:               (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
-	}
-	actual, _ := s.clients.LoadOrStore(inst.Host, c)
-	return actual.(*fasthttp.HostClient)
+	p, _ := s.pools.LoadOrStore(inst.Host, uppool.New(uppool.Options{Addr: inst.Host, TLS: inst.Scheme == "https",
+		MaxConns: s.limits.maxConns, IdleTimeout: s.limits.idle}))
+	return p.(*uppool.Pool)
 }
 
 func b2s(b []byte) string {
@@ -275,11 +266,13 @@ func ipString(ctx *fasthttp.RequestCtx, buf *[64]byte) string {
 var kVia = []byte(pipeline.HeaderVia)
 
 // Forward proxies the request to f.Target. The server's request object is
-// rewritten in place and sent with the instance's HostClient. A response
-// body that is not in memory yet is streamed after the handler returns:
-// the body stream calls Gateway.Finish once fasthttp has written it, so
-// the request counts as in flight (for the bulkhead, balancing and
-// shedding) until its last byte.
+// rewritten in place and sent on a connection from the instance's pool
+// (uppool, shared with the nethttp engine). A response body of up to
+// wholeBody bytes with a Content-Length is read whole and the connection
+// goes back to the pool before the client is answered; any other body is
+// streamed after the handler returns: the body stream calls Gateway.Finish
+// once fasthttp has written it, so the request counts as in flight (for the
+// bulkhead, balancing and shedding) until its last byte.
 func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	ctx := ex.ctx
 	r := &ctx.Request
@@ -320,21 +313,30 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	// buffer) is read through the pipeline's ClientBody, which bounds it
 	// by the route limit and notes how the client failed, if it did. A
 	// body fasthttp already read whole is counted the same way.
+	// A request without Content-Length or Transfer-Encoding (-2 here) has
+	// no body (RFC 9112 6.3).
+	hasBody := rh.ContentLength() > 0 || rh.ContentLength() == -1
 	if r.IsBodyStream() {
 		r.SetBodyStream(f.Body.Wrap(ctx.RequestBodyStream(), int64(rh.ContentLength())), rh.ContentLength())
 	} else {
 		f.Body.Whole(int64(len(r.Body())))
+		hasBody = hasBody || len(r.Body()) > 0
 	}
 
 	up := fasthttp.AcquireResponse()
-	hc := ex.s.client(f.Target)
+	pl := ex.s.pool(f.Target)
+	var ct uppool.Timing
 	sent := f.Now()
-	err := hc.DoDeadline(r, up, f.Deadline)
+	c, err := roundTrip(pl, r, up, f.Deadline, &ct, hasBody)
 	upstream := f.Now().Sub(sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
-		return pipeline.Forwarded{Failure: failure(err), Upstream: upstream}
+		return pipeline.Forwarded{Failure: failure(err), Upstream: upstream, Conn: pipeline.ConnTiming(ct)}
 	}
+	// The connection may carry the next request once this response is read
+	// to its end, unless either side asked to close or the body runs to
+	// the close.
+	keep := !up.ConnectionClose() && !rh.ConnectionClose() && up.Header.ContentLength() != -2
 	resp := &ctx.Response
 	up.Header.CopyTo(&resp.Header)
 	stripOutbound(&resp.Header, f)
@@ -346,29 +348,113 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 			resp.Header.Set(kv.Key, kv.Value)
 		}
 	}
-	res := pipeline.Forwarded{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, ResponseBytes: responseBytes(up)}
+	res := pipeline.Forwarded{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, ResponseBytes: responseBytes(up),
+		Conn: pipeline.ConnTiming(ct)}
 	if !up.IsBodyStream() {
 		resp.SetBody(up.Body())
 		res.ResponseBytes = int64(len(up.Body()))
 		fasthttp.ReleaseResponse(up)
+		putBack(pl, c, keep)
 		return res
 	}
 	b := bodies.Get().(*streamedBody)
-	b.g, b.d, b.up, b.r = ex.s.g, f.Decision(), up, up.BodyStream()
+	b.g, b.d, b.up, b.r, b.pool, b.conn, b.keep = ex.s.g, f.Decision(), up, up.BodyStream(), pl, c, keep
 	resp.SetBodyStream(b, up.Header.ContentLength())
 	res.Streaming = true
 	return res
 }
 
+// wholeBody is the largest response body (with a Content-Length) read
+// whole before answering; larger and chunked bodies are streamed.
+const wholeBody = 64 << 10
+
+// roundTrip sends req on a pooled connection and reads the response head
+// (and a small body whole). A request that failed on a reused connection
+// goes once more on a fresh one when uppool.MayRetry allows it.
+func roundTrip(pl *uppool.Pool, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, t *uppool.Timing, hasBody bool) (*uppool.Conn, error) {
+	c, err := pl.Get(context.Background(), deadline, t)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = send(c, req, resp, deadline)
+		if err == nil {
+			return c, nil
+		}
+		retry := !t.Retried && !pipeline.IsTimeout(err) && uppool.MayRetry(c, b2s(req.Header.Method()), hasBody)
+		pl.Drop(c)
+		if !retry {
+			return nil, err
+		}
+		t.Retried = true
+		if c, err = pl.Fresh(context.Background(), deadline, t); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// send writes req and reads the response head; a body of up to wholeBody
+// bytes with a Content-Length is read whole, any other becomes resp's body
+// stream (nothing of it read yet).
+func send(c *uppool.Conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	c.SetDeadline(deadline)
+	err := req.Write(c.BW)
+	if err == nil {
+		err = c.BW.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	resp.Reset()
+	resp.Header.SetNoDefaultContentType(true)
+	for interim := 0; ; interim++ {
+		if err := resp.Header.Read(c.BR); err != nil {
+			return err
+		}
+		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+		if interim == maxInterim {
+			return errTooManyInterim
+		}
+	}
+	if sc := resp.StatusCode(); req.Header.IsHead() || sc == fasthttp.StatusNoContent || sc == fasthttp.StatusNotModified || sc < 200 {
+		resp.SkipBody = true
+		return nil
+	}
+	cl := resp.Header.ContentLength()
+	resp.StreamBody = cl < 0 || cl > wholeBody
+	return resp.ReadBody(c.BR, 0)
+}
+
+// maxInterim bounds the 1xx responses skipped before the final one.
+const maxInterim = 8
+
+var errTooManyInterim = errors.New("upstream sent too many 1xx responses")
+
+// putBack returns a connection whose response was read to its end.
+func putBack(pl *uppool.Pool, c *uppool.Conn, keep bool) {
+	if keep && c.BR.Buffered() == 0 {
+		pl.Put(c)
+		return
+	}
+	pl.Drop(c)
+}
+
 // streamedBody is an upstream response body on its way to the client. When
 // fasthttp has written it (or given up) it calls CloseWithError: the
-// upstream connection goes back to its pool, and the request ends with
-// Gateway.Finish (a body the upstream broke off is the backend's failure).
+// upstream connection goes back to its pool if the body was read to its
+// end, and the request ends with Gateway.Finish (a body the upstream broke
+// off is the backend's failure).
 type streamedBody struct {
 	g       *pipeline.Gateway
 	d       *pipeline.Decision
 	up      *fasthttp.Response
 	r       io.Reader
+	pool    *uppool.Pool
+	conn    *uppool.Conn
+	keep    bool
+	eof     bool
 	readErr bool
 }
 
@@ -376,7 +462,10 @@ var bodies = sync.Pool{New: func() any { return new(streamedBody) }}
 
 func (b *streamedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
+	switch {
+	case err == io.EOF:
+		b.eof = true
+	case err != nil:
 		b.readErr = true
 	}
 	return n, err
@@ -387,6 +476,7 @@ func (b *streamedBody) Read(p []byte) (int, error) {
 func (b *streamedBody) CloseWithError(error) error {
 	err := b.up.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.up)
+	putBack(b.pool, b.conn, b.keep && b.eof)
 	b.g.Finish(b.d, b.readErr)
 	*b = streamedBody{}
 	bodies.Put(b)
@@ -473,15 +563,13 @@ func stripOutbound(h *fasthttp.ResponseHeader, f *pipeline.Forward) {
 	h.ResetConnectionClose()
 }
 
-// failure names what fasthttp's client reported.
+// failure names what a failed round trip reported.
 func failure(err error) pipeline.UpstreamFailure {
 	switch {
-	case errors.Is(err, fasthttp.ErrDialTimeout):
-		return pipeline.FailDial
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return pipeline.FailTimeout
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	case errors.Is(err, uppool.ErrNoFreeConns):
 		return pipeline.FailNoFreeConns
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, context.DeadlineExceeded), pipeline.IsTimeout(err):
+		return pipeline.FailTimeout
 	case pipeline.DialFailed(err):
 		return pipeline.FailDial
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/engines/server/internal/connlimit"
 	"github.com/gatelab/gatelab/engines/server/internal/framing"
+	"github.com/gatelab/gatelab/engines/server/internal/uppool"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -27,18 +28,18 @@ var _ engines.Server = (*Server)(nil)
 type Server struct {
 	g     *pipeline.Gateway
 	srv   *http.Server
-	pools sync.Map // host:port -> *pool
+	pools sync.Map // host:port -> *uppool.Pool
 	bufs  sync.Pool
 
-	maxIdle int
-	idleFor time.Duration
+	maxConns int
+	idleFor  time.Duration
 }
 
 // New builds the engine around g; listener limits come from g.Limits.
 func New(g *pipeline.Gateway) (engines.Server, error) {
 	l := g.Limits
 	s := &Server{g: g}
-	s.maxIdle = l.MaxConnsPerHost
+	s.maxConns = l.MaxConnsPerHost
 	s.idleFor = l.UpstreamIdle
 	// net/http adds 4096 bytes of slack to MaxHeaderBytes; subtract it so the
 	// request line plus header block is limited to about limits.max_header_bytes.
@@ -78,7 +79,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown drains: stops accepting, waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	s.pools.Range(func(_, v any) bool { v.(*pool).closeIdle(); return true })
+	s.pools.Range(func(_, v any) bool { v.(*uppool.Pool).Close(); return true })
 	return err
 }
 
@@ -221,12 +222,13 @@ func (ex *exchange) Answer(status int, headers []pipeline.Header, body []byte, c
 	}
 }
 
-func (s *Server) pool(inst *pipeline.Instance) *pool {
+func (s *Server) pool(inst *pipeline.Instance) *uppool.Pool {
 	if p, ok := s.pools.Load(inst.Host); ok {
-		return p.(*pool)
+		return p.(*uppool.Pool)
 	}
-	p, _ := s.pools.LoadOrStore(inst.Host, newPool(inst.Host, inst.Scheme == "https", s.maxIdle, s.idleFor))
-	return p.(*pool)
+	p, _ := s.pools.LoadOrStore(inst.Host, uppool.New(uppool.Options{Addr: inst.Host, TLS: inst.Scheme == "https",
+		MaxConns: s.maxConns, IdleTimeout: s.idleFor}))
+	return p.(*uppool.Pool)
 }
 
 // Forward proxies the request to f.Target on a pooled connection.
@@ -263,17 +265,20 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 
 	sent := f.Now()
 	up := ex.s.pool(f.Target)
-	resp, pc, err := up.roundTrip(r.Context(), out, f.Deadline)
+	var ct uppool.Timing
+	resp, pc, err := roundTrip(r.Context(), up, out, f.Deadline, &ct)
 	upstream := f.Now().Sub(sent)
 	if err != nil {
 		fail := pipeline.FailOther
 		switch {
 		case errors.Is(err, errTimeout):
 			fail = pipeline.FailTimeout
+		case errors.Is(err, uppool.ErrNoFreeConns):
+			fail = pipeline.FailNoFreeConns
 		case pipeline.DialFailed(err):
 			fail = pipeline.FailDial
 		}
-		return pipeline.Forwarded{Failure: fail, Upstream: upstream}
+		return pipeline.Forwarded{Failure: fail, Upstream: upstream, Conn: pipeline.ConnTiming(ct)}
 	}
 
 	h := w.Header()
@@ -297,8 +302,8 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	n, copyErr := copyBody(w, resp.Body, *bp)
 	ex.s.bufs.Put(bp)
 	resp.Body.Close()
-	up.release(pc, resp, copyErr == nil)
-	res := pipeline.Forwarded{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, ResponseBytes: n}
+	release(up, pc, resp, copyErr == nil)
+	res := pipeline.Forwarded{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, ResponseBytes: n, Conn: pipeline.ConnTiming(ct)}
 	switch copyErr.(type) {
 	case nil:
 	case readError:

@@ -1,9 +1,10 @@
 //go:build unix
 
-package nethttp
+package uppool
 
 import (
 	"crypto/tls"
+	"net"
 	"syscall"
 )
 
@@ -11,11 +12,7 @@ import (
 // closed it (EOF, or a reset) or sent bytes nobody asked for (a TLS
 // close_notify counts). One non-blocking MSG_PEEK receive; nothing is
 // consumed.
-func (pc *pconn) closedByPeer() bool {
-	if pc.br.Buffered() > 0 {
-		return true
-	}
-	c := pc.c
+func closedByPeer(c net.Conn) bool {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}

@@ -1,0 +1,427 @@
+package uppool
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// ErrNoFreeConns is returned by Get when MaxConns connections stayed busy
+// until the request's deadline.
+var ErrNoFreeConns = errors.New("no free upstream connection before the deadline")
+
+// Defaults for Options' zero values.
+const (
+	DefaultMaxConns    = 512
+	DefaultIdleTimeout = 60 * time.Second
+	DefaultDialTimeout = 2 * time.Second
+	DefaultBufferSize  = 16 << 10
+)
+
+// probeAfter is how long a connection must have been idle before it is
+// checked for an upstream close: an upstream's keep-alive timeout is far
+// longer, and under load connections are reused within microseconds, where
+// the check would only cost a system call each.
+const probeAfter = time.Millisecond
+
+// Options configure a Pool.
+type Options struct {
+	Addr        string        // host:port
+	TLS         bool          // dial TLS (server name from Addr's host)
+	MaxConns    int           // open or dialing connections at most (default 512)
+	IdleTimeout time.Duration // an idle connection older than this is closed, not used (default 60s)
+	DialTimeout time.Duration // default 2s
+	BufferSize  int           // read and write buffer per connection (default 16 KiB)
+}
+
+// Timing is what obtaining a connection cost one request.
+type Timing struct {
+	// Wait is the whole time spent getting a usable connection: the pool
+	// pick, waiting at the cap, closing stale ones and dialing.
+	Wait time.Duration
+	// Dial is the part of Wait spent dialing (0 when a pooled one served).
+	Dial time.Duration
+	// Dialed: the connection was newly dialed.
+	Dialed bool
+	// Stale counts pooled connections found closed by the upstream.
+	Stale int
+	// Retried: the request was sent again on a fresh connection.
+	Retried bool
+}
+
+// Pool holds the connections to one upstream instance. Safe for
+// concurrent use.
+type Pool struct {
+	o      Options
+	dialer net.Dialer
+	tlsCfg *tls.Config
+
+	mu      sync.Mutex
+	idle    []*Conn // LIFO: the most recently used at the end
+	open    int     // open connections plus dials in progress
+	dialing int     // dials in progress
+	waiters []*waiter
+	closed  bool
+}
+
+type waiter struct {
+	// ch receives a connection handed over by Put, or nil: the waiter may
+	// dial (the dial is already counted in open and dialing).
+	ch chan *Conn
+}
+
+// maxDialing bounds the dials in progress per pool. A burst of requests
+// finding no idle connection does not open one connection each: a few
+// dial, the others wait for whichever connection is free first (one coming
+// back from a finished request, usually within microseconds, or a new
+// one), and the pool keeps growing, maxDialing at a time, while requests
+// still wait. Without the bound, a cold start at a few thousand requests
+// a second opened hundreds of connections whose dials (at once) took tens
+// of milliseconds each.
+const maxDialing = 4
+
+var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan *Conn, 1)} }}
+
+// New returns an empty pool for o.Addr.
+func New(o Options) *Pool {
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = DefaultBufferSize
+	}
+	p := &Pool{o: o, dialer: net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}}
+	if o.TLS {
+		host, _, err := net.SplitHostPort(o.Addr)
+		if err != nil {
+			host = o.Addr
+		}
+		p.tlsCfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	return p
+}
+
+// Conn is one upstream connection. BR reads from it counting the bytes;
+// BW writes to it counting what the socket took.
+type Conn struct {
+	BR *bufio.Reader
+	BW *bufio.Writer
+
+	nc       net.Conn
+	p        *Pool
+	lastUsed time.Time
+	reused   bool
+	got      int64 // response bytes read since the connection was handed out
+	sent     int64 // request bytes the socket accepted since then
+}
+
+// Reused reports whether the connection came from the idle list.
+func (c *Conn) Reused() bool { return c.reused }
+
+// Received reports whether any byte arrived since Get handed it out.
+func (c *Conn) Received() bool { return c.got > 0 }
+
+// SetDeadline bounds every read and write on the connection.
+func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
+
+// NetConn is the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+type counted struct{ c *Conn }
+
+func (r counted) Read(b []byte) (int, error) {
+	n, err := r.c.nc.Read(b)
+	r.c.got += int64(n)
+	return n, err
+}
+
+func (r counted) Write(b []byte) (int, error) {
+	n, err := r.c.nc.Write(b)
+	r.c.sent += int64(n)
+	return n, err
+}
+
+// Get returns a connection to use until Put or Drop.
+func (p *Pool) Get(ctx context.Context, deadline time.Time, t *Timing) (*Conn, error) {
+	start := time.Now()
+	c, err := p.get(ctx, deadline, start, t)
+	t.Wait += time.Since(start)
+	return c, err
+}
+
+func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing) (*Conn, error) {
+	for {
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			if c.usable(now, p.o.IdleTimeout) {
+				c.handOut(true)
+				return c, nil
+			}
+			t.Stale++
+			p.Drop(c)
+			continue
+		}
+		if p.open < p.o.MaxConns && p.dialing < maxDialing {
+			p.open++
+			p.dialing++
+			p.mu.Unlock()
+			return p.dial(ctx, deadline, t)
+		}
+		w := waiters.Get().(*waiter)
+		p.waiters = append(p.waiters, w)
+		p.mu.Unlock()
+		c, ok, err := p.wait(ctx, w, deadline)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// Told to dial.
+			return p.dial(ctx, deadline, t)
+		}
+		if c.usable(time.Now(), p.o.IdleTimeout) {
+			c.handOut(true)
+			return c, nil
+		}
+		t.Stale++
+		p.Drop(c)
+	}
+}
+
+// wait blocks until w is served or the deadline or ctx ends. ok false
+// with a nil error: the waiter is to dial (already counted).
+func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn, ok bool, err error) {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		tm := time.NewTimer(time.Until(deadline))
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	select {
+	case c = <-w.ch:
+		waiters.Put(w)
+		return c, c != nil, nil
+	case <-timeout:
+		err = ErrNoFreeConns
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	p.mu.Lock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			waiters.Put(w)
+			return nil, false, err
+		}
+	}
+	p.mu.Unlock()
+	// Served while giving up: pass what was handed over on.
+	if c = <-w.ch; c != nil {
+		p.Put(c)
+	} else {
+		p.mu.Lock()
+		p.open--
+		p.dialing--
+		p.kick()
+		p.mu.Unlock()
+	}
+	waiters.Put(w)
+	return nil, false, err
+}
+
+// Fresh dials a new connection (for a request sent again): it counts
+// against MaxConns like any other, waiting at the cap as Get does.
+func (p *Pool) Fresh(ctx context.Context, deadline time.Time, t *Timing) (*Conn, error) {
+	start := time.Now()
+	defer func() { t.Wait += time.Since(start) }()
+	p.mu.Lock()
+	if p.open < p.o.MaxConns && p.dialing < maxDialing {
+		p.open++
+		p.dialing++
+		p.mu.Unlock()
+		return p.dial(ctx, deadline, t)
+	}
+	w := waiters.Get().(*waiter)
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	c, ok, err := p.wait(ctx, w, deadline)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		// A pooled one came back: close it and dial on its slot.
+		c.close()
+		p.mu.Lock()
+		p.dialing++
+		p.mu.Unlock()
+	}
+	return p.dial(ctx, deadline, t)
+}
+
+// dial opens a connection; it is already counted in p.open and p.dialing.
+func (p *Pool) dial(ctx context.Context, deadline time.Time, t *Timing) (*Conn, error) {
+	start := time.Now()
+	dctx := ctx
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	var nc net.Conn
+	var err error
+	if p.tlsCfg != nil {
+		nc, err = (&tls.Dialer{NetDialer: &p.dialer, Config: p.tlsCfg}).DialContext(dctx, "tcp", p.o.Addr)
+	} else {
+		nc, err = p.dialer.DialContext(dctx, "tcp", p.o.Addr)
+	}
+	t.Dial += time.Since(start)
+	t.Dialed = true
+	p.mu.Lock()
+	p.dialing--
+	if err != nil {
+		p.open--
+	}
+	p.kick()
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{nc: nc, p: p}
+	c.BR = bufio.NewReaderSize(counted{c}, p.o.BufferSize)
+	c.BW = bufio.NewWriterSize(counted{c}, p.o.BufferSize)
+	c.handOut(false)
+	return c, nil
+}
+
+func (c *Conn) handOut(reused bool) {
+	c.reused = reused
+	c.got, c.sent = 0, 0
+}
+
+// usable reports whether an idle connection may carry a request.
+func (c *Conn) usable(now time.Time, idleTimeout time.Duration) bool {
+	idle := now.Sub(c.lastUsed)
+	if idle >= idleTimeout {
+		return false
+	}
+	if c.BR.Buffered() > 0 {
+		return false // bytes nobody asked for
+	}
+	return idle < probeAfter || !closedByPeer(c.nc)
+}
+
+// Put hands back a connection whose exchange ended cleanly: to the first
+// waiter, or to the idle list.
+func (p *Pool) Put(c *Conn) {
+	c.lastUsed = time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.Drop(c)
+		return
+	}
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = append(p.waiters[:0], p.waiters[1:]...)
+		p.mu.Unlock()
+		w.ch <- c
+		return
+	}
+	// Reap idle connections past the timeout from the bottom (oldest).
+	for len(p.idle) > 0 && c.lastUsed.Sub(p.idle[0].lastUsed) >= p.o.IdleTimeout {
+		old := p.idle[0]
+		p.idle = append(p.idle[:0], p.idle[1:]...)
+		p.open--
+		defer old.close()
+	}
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// Drop closes a connection that must not be reused and frees its slot.
+func (p *Pool) Drop(c *Conn) {
+	c.close()
+	p.release()
+}
+
+// release frees one slot.
+func (p *Pool) release() {
+	p.mu.Lock()
+	p.open--
+	p.kick()
+	p.mu.Unlock()
+}
+
+// kick tells waiters to dial while the cap and the dial bound allow.
+// p.mu must be held; the sends never block (each channel holds one).
+func (p *Pool) kick() {
+	for len(p.waiters) > 0 && p.open < p.o.MaxConns && p.dialing < maxDialing {
+		w := p.waiters[0]
+		p.waiters = append(p.waiters[:0], p.waiters[1:]...)
+		p.open++
+		p.dialing++
+		w.ch <- nil
+	}
+}
+
+func (c *Conn) close() { c.nc.Close() }
+
+// CloseIdle closes every idle connection; connections in use are closed
+// when they come back.
+func (p *Pool) CloseIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.kick()
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// Close closes the idle connections and makes Put close the others.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.CloseIdle()
+}
+
+// Open reports the open connections (and dials in progress), and how many
+// of them are idle.
+func (p *Pool) Open() (open, idle int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open, len(p.idle)
+}
+
+// MayRetry reports whether a request that failed on c may be sent again on
+// a connection from Fresh. See the package doc for the rule.
+func MayRetry(c *Conn, method string, hasBody bool) bool {
+	if !c.reused || hasBody || c.got > 0 {
+		return false
+	}
+	if c.sent == 0 {
+		return true
+	}
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
