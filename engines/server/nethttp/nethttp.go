@@ -248,12 +248,14 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 			out.Header[k] = v
 		}
 	}
-	for _, kv := range f.UpstreamHeaders() {
-		out.Header[canonical(kv.Key)] = []string{strings.Clone(kv.Value)}
+	ups := f.UpstreamHeaders()
+	vals := headerValues(ups)
+	for i, kv := range ups {
+		out.Header[canonical(kv.Key)] = vals[i : i+1 : i+1]
 	}
 	if _, ok := out.Header[hUserAgent]; !ok {
 		// Request.Write would add Go's default; send none, as the client.
-		out.Header[hUserAgent] = []string{""}
+		out.Header[hUserAgent] = noUserAgent
 	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		out.Body = io.NopCloser(f.Body.Wrap(r.Body, r.ContentLength))
@@ -289,12 +291,14 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 		}
 	}
 	now := f.Now()
-	for _, kv := range f.ResponseHeaders(now) {
+	rhs := f.ResponseHeaders(now)
+	vals = headerValues(rhs)
+	for i, kv := range rhs {
 		k := canonical(kv.Key)
 		if kv.Add {
-			h[k] = append(h[k], strings.Clone(kv.Value))
+			h[k] = append(h[k], vals[i])
 		} else {
-			h[k] = []string{strings.Clone(kv.Value)}
+			h[k] = vals[i : i+1 : i+1]
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
@@ -312,6 +316,35 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 		res.ClientGone = true
 	}
 	return res
+}
+
+// noUserAgent is the User-Agent value of a request the client sent without
+// one (read-only: Request.Write only reads it).
+var noUserAgent = []string{""}
+
+// headerValues copies the values of kvs (which point into buffers the
+// pipeline reuses after the request) into one string and one slice: two
+// allocations for all of them, where a slice and a clone each would cost
+// two per header. Each value is vals[i]; vals[i:i+1:i+1] is a one-value
+// header that an append copies instead of overwriting its neighbour.
+func headerValues(kvs []pipeline.Header) []string {
+	n := 0
+	for _, kv := range kvs {
+		n += len(kv.Value)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, kv := range kvs {
+		b.WriteString(kv.Value)
+	}
+	all := b.String()
+	vals := make([]string, len(kvs))
+	off := 0
+	for i, kv := range kvs {
+		vals[i] = all[off : off+len(kv.Value)]
+		off += len(kv.Value)
+	}
+	return vals
 }
 
 // readError marks a failure reading the upstream's body (vs writing it to
