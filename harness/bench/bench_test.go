@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatelab/gatelab/harness/peers"
 	"github.com/gatelab/gatelab/harness/scenario"
 	"github.com/gatelab/gatelab/internal/testproc"
 	"github.com/gatelab/gatelab/reports"
@@ -389,4 +391,67 @@ func TestCRDTPartitionIsReal(t *testing.T) {
 	if r := ratios["admitted.ratio{phase:before} <= 1.1"]; r < 0.8 || r > 1.2 {
 		t.Errorf("before the partition the nodes admit %.2f of one exact limiter", r)
 	}
+}
+
+// An upstream in mode nginx is a real nginx (direct traffic reaches it,
+// the results say which server ran and keep its config); without nginx the
+// lab falls back to the Go static upstream with a notice, or fails when
+// nginx is required.
+func TestNginxUpstream(t *testing.T) {
+	const text = `name: nginx-up
+upstreams: [{name: users, mode: nginx, max_conn_requests: 50, idle_timeout: 2s, instances: 2}]
+routes:
+  - {id: users, prefix: /api/v2/users/, strip_prefix: /api/v2, upstream: users, tier: bench, request: GET /api/v2/users/me}
+targets: {server: [nethttp], router: [trie], limiter: [local]}
+load: {mode: closed, workers: 4, warmup: 200ms, duration: 1s}
+budgets:
+  - {expr: "errors.ratio{target:direct} == 0"}
+`
+	t.Run("nginx", func(t *testing.T) {
+		if _, err := findNginx("nginx"); err != nil {
+			if os.Getenv("GATELAB_REQUIRE_NGINX") == "1" {
+				t.Fatal(err)
+			}
+			t.Skipf("NOTICE: nginx is not installed: %v", err)
+		}
+		res := run(t, "quick", []string{"direct"}, parse(t, text))
+		sc := res.Scenarios[0]
+		rec := findRecord(t, sc, "direct")
+		if !rec.Valid || rec.Status["200"] != rec.Requests || rec.Requests == 0 || res.ExitCode != 0 {
+			t.Fatalf("direct to nginx: valid %v %q, status %v of %d, exit %d", rec.Valid, rec.Invalid, rec.Status, rec.Requests, res.ExitCode)
+		}
+		if len(sc.Notes) == 0 || !strings.Contains(sc.Notes[0], "upstream users: nginx ") || !strings.Contains(sc.Notes[0], "2 instance(s) of 1 worker, keepalive_requests 50, keepalive_timeout 2s") {
+			t.Errorf("notes %q: want which server ran", sc.Notes)
+		}
+		if res.Manifest.Deps["nginx"] == "" {
+			t.Errorf("manifest dependencies %v: no nginx version", res.Manifest.Deps)
+		}
+		conf, err := os.ReadFile(filepath.Join(runDirOf(res), "configs", "nginx-up-upstream-users.conf"))
+		if err != nil || !strings.Contains(string(conf), "keepalive_requests 50;") || res.Manifest.Configs[filepath.Join("configs", "nginx-up-upstream-users.conf")] == "" {
+			t.Errorf("the upstream's config is not kept with the run: %v\n%s", err, conf)
+		}
+	})
+	t.Run("fallback", func(t *testing.T) {
+		real := findNginx
+		findNginx = func(kind string) (string, error) {
+			return "", fmt.Errorf("finding %s: %w", kind, peers.ErrNotInstalled)
+		}
+		t.Cleanup(func() { findNginx = real })
+		t.Setenv("GATELAB_REQUIRE_NGINX", "")
+		res := run(t, "quick", []string{"direct"}, parse(t, text))
+		sc := res.Scenarios[0]
+		if rec := findRecord(t, sc, "direct"); !rec.Valid || rec.Status["200"] != rec.Requests || rec.Requests == 0 {
+			t.Fatalf("direct to the fallback: valid %v %q, status %v", rec.Valid, rec.Invalid, rec.Status)
+		}
+		if len(sc.Notes) == 0 || !strings.Contains(sc.Notes[0], "FALLBACK to gatelab upstream -static with max_conn_requests 50 and idle_timeout 2s") {
+			t.Errorf("notes %q: want the fallback said", sc.Notes)
+		}
+
+		t.Setenv("GATELAB_REQUIRE_NGINX", "1")
+		o := Options{Bin: testproc.Binary(t), Out: t.TempDir(), Profile: "quick", Scenarios: []Planned{{S: parse(t, text), Reps: 1}},
+			Engines: testEngines, Require: RequireFromEnv(), Targets: []string{"direct"}}
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "GATELAB_REQUIRE_NGINX=1") {
+			t.Errorf("nginx required and missing: %v, want an error naming GATELAB_REQUIRE_NGINX", err)
+		}
+	})
 }

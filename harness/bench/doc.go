@@ -8,9 +8,11 @@
 // For each planned scenario: expand its targets (the direct-to-upstream
 // baseline, every selected server x router x limiter combination from the
 // registry that cmd passes in, and peer gateways), start the shared
-// dependencies (upstream processes via harness/fleet, Redis via
-// harness/deps behind an in-process toxiproxy), check parity when peers
-// take part, then for every repetition run every target once, interleaved
+// dependencies (upstream processes via harness/fleet: "gatelab upstream",
+// or nginx static responders via harness/peers for mode nginx, falling back
+// to "gatelab upstream -static" with a notice when nginx is missing and not
+// required; Redis via harness/deps behind an in-process toxiproxy), check
+// parity when peers take part, then for every repetition run every target once, interleaved
 // (A B C A B C ...). A trial starts the target fresh (a gatelab serve
 // process with a rendered config, or a peer), drives harness/load against
 // it with fresh token subjects (limiter counters start empty), plays the
@@ -27,8 +29,11 @@
 // every repetition of its target was invalid (the load missed its rate,
 // the target would not start, a fault could not be injected): an invalid
 // run never passes. Without a target tag a budget judges the gatelab
-// targets only. A budget marked abort is also evaluated every second on
-// the samples so far; failing, it stops the scenario and the run.
+// targets only. Comparisons with another target of the same repetition
+// (rps.ratio, latency_delta) name it with the vs tag; when that target was
+// skipped for a missing dependency the budget is SKIP. A budget marked
+// abort is also evaluated every second on the samples so far; failing, it
+// stops the scenario and the run.
 //
 // Exit codes (Results.ExitCode): 0 every budget passed, 1 a budget failed,
 // 2 a run was invalid or interrupted, or a budget had no data to judge

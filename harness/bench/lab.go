@@ -366,42 +366,38 @@ func loadPlan(s *scenario.Scenario) reports.LoadPlan {
 	return p
 }
 
-// startUpstreams starts every upstream instance as a "gatelab upstream"
-// process on a fixed free port (so a killed one restarts on the same one).
+// startUpstreams starts every upstream instance on a fixed free port (so a
+// killed one restarts on the same one): a "gatelab upstream" process, or
+// for mode nginx an nginx static responder (harness/peers), falling back
+// to "gatelab upstream -static" with the same keep-alive limits when nginx
+// is not installed and not required.
 func (sr *scenarioRun) startUpstreams(ctx context.Context) error {
 	for _, u := range sr.s.Upstreams {
+		nginx := false
+		if u.Mode == scenario.UpstreamNginx {
+			var err error
+			if nginx, err = sr.nginxUpstream(ctx, u); err != nil {
+				return err
+			}
+		}
 		n := max(u.Instances, 1)
 		for i := 0; i < n; i++ {
 			port, err := fleet.FreePort()
 			if err != nil {
 				return err
 			}
-			args := []string{"upstream", "-listen", "127.0.0.1:" + strconv.Itoa(port), "-name", u.Name}
-			if u.Mode != "echo" {
-				args = append(args, "-static")
+			listen := "127.0.0.1:" + strconv.Itoa(port)
+			var p *fleet.Proc
+			var url string
+			if nginx {
+				p, url, err = sr.startNginxUpstream(ctx, u, i, listen)
+			} else {
+				p, url, err = sr.startGatelabUpstream(ctx, u, i, listen)
 			}
-			if u.Delay != "" {
-				args = append(args, "-delay", u.Delay)
-			}
-			if u.ErrorRate > 0 {
-				args = append(args, "-error-rate", strconv.FormatFloat(u.ErrorRate, 'f', -1, 64))
-			}
-			if u.ErrorStatus > 0 {
-				args = append(args, "-error-status", strconv.Itoa(u.ErrorStatus))
-			}
-			if u.MaxConnRequests > 0 {
-				args = append(args, "-max-conn-requests", strconv.Itoa(u.MaxConnRequests))
-			}
-			if u.IdleTimeout > 0 {
-				args = append(args, "-idle-timeout", u.IdleTimeout.String())
-			}
-			p, err := fleet.Start(ctx, fleet.Spec{Name: fmt.Sprintf("upstream-%s-%d", u.Name, i), Path: sr.l.o.Bin, Args: args,
-				Ready: upstreamReady, ReadyTimeout: 15 * time.Second})
 			if err != nil {
-				return fmt.Errorf("starting upstream %s: %w", u.Name, err)
+				return err
 			}
 			sr.ups[u.Name] = append(sr.ups[u.Name], p)
-			url := p.Ready()[1]
 			if u.Proxy {
 				px, err := sr.l.toxiproxy().Proxy(fmt.Sprintf("%s-%s-%d", sr.s.Name, u.Name, i), strings.TrimPrefix(url, "http://"))
 				if err != nil {
@@ -414,6 +410,100 @@ func (sr *scenarioRun) startUpstreams(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// findNginx finds the nginx of mode nginx upstreams (tests replace it to
+// see the fallback).
+var findNginx = peers.Find
+
+// nginxKeepAlive is a mode nginx upstream's keep-alive limits, nginx's
+// defaults filled in; the Go fallback gets the same.
+func nginxKeepAlive(u scenario.Upstream) (requests int, idle time.Duration) {
+	requests, idle = u.MaxConnRequests, u.IdleTimeout
+	if requests == 0 {
+		requests = peers.DefaultStaticKeepAliveRequests
+	}
+	if idle == 0 {
+		idle = peers.DefaultStaticKeepAliveTimeout
+	}
+	return requests, idle
+}
+
+// nginxUpstream decides whether a mode nginx upstream runs on nginx: yes
+// when it is installed; when it is not, an error if nginx is required,
+// else false with a notice in the progress output and the scenario's
+// notes. Either way the notes say which server answers.
+func (sr *scenarioRun) nginxUpstream(ctx context.Context, u scenario.Upstream) (bool, error) {
+	reqs, idle := nginxKeepAlive(u)
+	bin, err := findNginx(peers.KindNginx)
+	if err == nil {
+		var ver string
+		if ver, err = peers.Version(ctx, peers.KindNginx, bin); err == nil {
+			sr.l.res.Manifest.Deps[peers.KindNginx] = ver
+			note := fmt.Sprintf("upstream %s: nginx %s static responder (%s), %d instance(s) of 1 worker, keepalive_requests %d, keepalive_timeout %v",
+				u.Name, ver, bin, max(u.Instances, 1), reqs, idle)
+			sr.Notes = append(sr.Notes, note)
+			sr.l.logf("  %s", note)
+			return true, nil
+		}
+	}
+	if sr.l.o.Require[peers.KindNginx] {
+		return false, &requiredError{fmt.Sprintf("nginx is required (GATELAB_REQUIRE_NGINX=1) for upstream %s (mode nginx) of scenario %s but cannot run: %v", u.Name, sr.s.Name, err)}
+	}
+	note := fmt.Sprintf("upstream %s: nginx unavailable (%v; Debian: apt-get install nginx-light), FALLBACK to gatelab upstream -static with max_conn_requests %d and idle_timeout %v: a slower upstream, the direct row is not nginx's",
+		u.Name, err, reqs, idle)
+	sr.Notes = append(sr.Notes, note)
+	sr.l.logf("  NOTICE: *** %s ***", note)
+	return false, nil
+}
+
+// startNginxUpstream starts instance i of a mode nginx upstream and keeps
+// its config with the run's.
+func (sr *scenarioRun) startNginxUpstream(ctx context.Context, u scenario.Upstream, i int, listen string) (*fleet.Proc, string, error) {
+	reqs, idle := nginxKeepAlive(u)
+	p, err := peers.StartStatic(ctx, peers.StaticConfig{Listen: listen, Name: u.Name, Workers: 1,
+		Dir: filepath.Join(sr.tmp, fmt.Sprintf("upstream-%s-%d", u.Name, i)), KeepAliveRequests: reqs, KeepAliveTimeout: idle})
+	if err != nil {
+		return nil, "", fmt.Errorf("starting upstream %s: %w", u.Name, err)
+	}
+	if i == 0 {
+		sr.keepFile("upstream-"+u.Name+".conf", p.ConfigPath)
+	}
+	return p.Proc, p.URL, nil
+}
+
+// startGatelabUpstream starts instance i of an upstream as a "gatelab
+// upstream" process: static (also the fallback of mode nginx) or echo.
+func (sr *scenarioRun) startGatelabUpstream(ctx context.Context, u scenario.Upstream, i int, listen string) (*fleet.Proc, string, error) {
+	args := []string{"upstream", "-listen", listen, "-name", u.Name}
+	if u.Mode != scenario.UpstreamEcho {
+		args = append(args, "-static")
+	}
+	maxReqs, idle := u.MaxConnRequests, u.IdleTimeout
+	if u.Mode == scenario.UpstreamNginx {
+		maxReqs, idle = nginxKeepAlive(u)
+	}
+	if u.Delay != "" {
+		args = append(args, "-delay", u.Delay)
+	}
+	if u.ErrorRate > 0 {
+		args = append(args, "-error-rate", strconv.FormatFloat(u.ErrorRate, 'f', -1, 64))
+	}
+	if u.ErrorStatus > 0 {
+		args = append(args, "-error-status", strconv.Itoa(u.ErrorStatus))
+	}
+	if maxReqs > 0 {
+		args = append(args, "-max-conn-requests", strconv.Itoa(maxReqs))
+	}
+	if idle > 0 {
+		args = append(args, "-idle-timeout", idle.String())
+	}
+	p, err := fleet.Start(ctx, fleet.Spec{Name: fmt.Sprintf("upstream-%s-%d", u.Name, i), Path: sr.l.o.Bin, Args: args,
+		Ready: upstreamReady, ReadyTimeout: 15 * time.Second})
+	if err != nil {
+		return nil, "", fmt.Errorf("starting upstream %s: %w", u.Name, err)
+	}
+	return p, p.Ready()[1], nil
 }
 
 func (sr *scenarioRun) stopUpstreams() {
@@ -600,22 +690,35 @@ func (sr *scenarioRun) startContainers(ctx context.Context, t *target, rep int) 
 	return r, nil
 }
 
-// keepConfig copies a rendered config into the run directory once per
-// target and records its hash.
+// keepConfig copies a target's rendered config into the run directory once
+// per target and records its hash.
 func (sr *scenarioRun) keepConfig(t *target, path string) {
+	name := sr.keepFile(t.Name+filepath.Ext(path), path)
+	if t.Config == "" && name != "" {
+		t.Config = name
+	}
+}
+
+// keepFile copies a rendered config to configs/<scenario>-<base> in the
+// run directory and records its hash in the manifest, the first time only
+// (later repetitions differ in their temporary paths and ports); it returns
+// the name under the run directory, "" when it could not.
+func (sr *scenarioRun) keepFile(base, path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return
+		return ""
 	}
-	name := filepath.Join("configs", sr.s.Name+"-"+t.Name+filepath.Ext(path))
-	if t.Config == "" {
-		os.MkdirAll(filepath.Join(sr.l.dir, "configs"), 0o755)
-		if os.WriteFile(filepath.Join(sr.l.dir, name), b, 0o644) == nil {
-			t.Config = name
-		}
+	name := filepath.Join("configs", sr.s.Name+"-"+base)
+	if _, kept := sr.l.res.Manifest.Configs[name]; kept {
+		return name
+	}
+	os.MkdirAll(filepath.Join(sr.l.dir, "configs"), 0o755)
+	if os.WriteFile(filepath.Join(sr.l.dir, name), b, 0o644) != nil {
+		return ""
 	}
 	sum := sha256.Sum256(b)
-	sr.l.res.Manifest.Configs[name] = hex.EncodeToString(sum[:])
+	sr.l.res.Manifest.Configs[name] = hex.EncodeToString(sum[:]) // the hash of the file kept
+	return name
 }
 
 // reqMeta is what the lab knows of one load request: its route and which

@@ -125,6 +125,22 @@ func (s *trialSource) Value(e budget.Expr) (float64, bool, error) {
 			return v / b, true, nil
 		}
 		return v - b, true, nil
+	case strings.HasPrefix(m, "latency_delta."):
+		q, ok := statOf(m, "latency_delta")
+		if !ok {
+			return 0, false, fmt.Errorf("bad stat in %s", m)
+		}
+		vs, _ := e.Tag("vs")
+		other := s.find(vs)
+		if other == nil || other.run == nil || !other.rec.Valid {
+			return 0, false, nil
+		}
+		v, ok1 := statValue(tr.run.Samples, true, keep, q)
+		b, ok2 := statValue(other.run.Samples, true, other.filter(route, phase), q)
+		if !ok1 || !ok2 {
+			return 0, false, nil
+		}
+		return v - b, true, nil
 	case m == "availability":
 		return ratio(func(x *load.Sample) bool { return x.Code != 0 && x.Code < 500 })
 	case m == "errors.ratio":
@@ -298,6 +314,10 @@ func (sr *scenarioRun) evaluate() {
 				sr.Budgets = append(sr.Budgets, budgetSkip(b.Parsed, t.Name, reports.Skip, "target skipped: "+shorten(t.skip, 120)))
 				continue
 			}
+			if vs := sr.skippedVs(b.Parsed); vs != nil {
+				sr.Budgets = append(sr.Budgets, budgetSkip(b.Parsed, t.Name, reports.Skip, "vs target "+vs.Name+" skipped: "+shorten(vs.skip, 120)))
+				continue
+			}
 			var vals []float64
 			invalid, nodata := "", ""
 			for _, tr := range sr.trials {
@@ -350,6 +370,21 @@ func (sr *scenarioRun) evaluate() {
 				PerRep: vals, Verdict: verdict, Abort: b.Abort})
 		}
 	}
+}
+
+// skippedVs returns the target a budget compares with (its vs tag) when
+// that target was skipped for a missing dependency, else nil.
+func (sr *scenarioRun) skippedVs(e budget.Expr) *target {
+	vs, ok := e.Tag("vs")
+	if !ok {
+		return nil
+	}
+	for _, t := range sr.targets {
+		if t.Name == vs && t.skip != "" {
+			return t
+		}
+	}
+	return nil
 }
 
 // abortedOn reports whether b already failed on t mid-run.
@@ -406,7 +441,7 @@ func (sr *scenarioRun) computeOverhead() {
 // summarise computes each target's medians and spreads and ranks them:
 // by achieved throughput in the closed model, by p99 otherwise. Closed-loop
 // targets within 80 % of the direct run (the generator's ceiling against
-// the static upstream) are marked generator-bound.
+// the upstream) are marked generator-bound.
 func (sr *scenarioRun) summarise() {
 	closed := sr.s.Load.Mode == scenario.ModeClosed
 	var ceiling float64
@@ -468,7 +503,7 @@ func (sr *scenarioRun) summarise() {
 		s.Rank = i + 1
 	}
 	if closed && ceiling > 0 {
-		sr.Notes = append(sr.Notes, fmt.Sprintf("generator ceiling: %.0f req/s against the static upstream directly; targets at 80 %% of it or more are generator-bound and their rank says little", ceiling))
+		sr.Notes = append(sr.Notes, fmt.Sprintf("generator ceiling: %.0f req/s against the upstream directly; targets at 80 %% of it or more are generator-bound and their rank says little", ceiling))
 	}
 }
 

@@ -281,8 +281,8 @@ func (e *SyntaxError) Error() string {
 // catalogue: the metric is known, its tags are allowed and not repeated,
 // required tags are there, the unit fits the metric's kind (a duration or
 // byte value other than 0 needs one), and the value is finite and in range
-// (a ratio within 0..1, only overhead negative). A bare number for a Ratio
-// metric is a fraction. The errors are *SyntaxError values (joined when an
+// (a ratio within 0..1, only overhead and latency_delta negative). A bare
+// number for a Ratio metric is a fraction. The errors are *SyntaxError values (joined when an
 // expression has several problems).
 func Parse(text string) (Expr, error) {
 	e, errs := parse(text)

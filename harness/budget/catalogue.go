@@ -16,7 +16,7 @@ type Family struct {
 	Kind     Kind     // the kind of every metric of the family
 	Tags     []string // tag keys a budget on this family may filter by
 	Required []string // tag keys a budget on this family must carry
-	Signed   bool     // values may be negative (overhead)
+	Signed   bool     // values may be negative (overhead, latency_delta)
 	Percent  bool     // a Number that is a quotient: '%' is accepted (105% = 1.05) and no 0..1 bound applies
 	Help     string   // one line: what is measured
 }
@@ -43,6 +43,8 @@ var families = []Family{
 		Help: "the target's latency stat minus the direct-to-upstream baseline's, same stat and filter; may be negative"},
 	{Name: "overhead_ratio.<stat>", Kind: Number, Tags: requestTags, Percent: true,
 		Help: "the target's latency stat divided by the direct-to-upstream baseline's"},
+	{Name: "latency_delta.<stat>", Kind: Duration, Tags: append(slices.Clone(requestTags), "vs"), Required: []string{"vs"}, Signed: true,
+		Help: "this target's latency stat minus the vs target's (same stat and filter, same repetition); may be negative"},
 	{Name: "availability", Kind: Ratio, Tags: requestTags,
 		Help: "requests answered with neither a 5xx nor a transport error, over all requests"},
 	{Name: "errors.ratio", Kind: Ratio, Tags: requestTags,

@@ -7,6 +7,7 @@
 //	status.503.ratio{route:payments, phase:redis-down} == 100%
 //	admitted.ratio{tier:standard} <= 1.05
 //	rps.ratio{target:gatelab-fasthttp-*, vs:nginx} >= 0.8
+//	latency_delta.p99{target:gatelab-*, vs:nginx} < 1ms
 //	rss.peak < 200MB
 //
 // # Grammar
@@ -26,10 +27,11 @@
 // against the catalogue (Families): the metric is known ("<stat>" is one of
 // p50 p90 p95 p99 p99.9 p99.99 max mean; "<status>" a code or 1xx..5xx), each
 // tag is allowed on it and given once, required tags are there (rps.ratio
-// needs vs, naming one target), the unit fits the metric's kind, and the
-// value is finite and in range: a Ratio within 0..1 (a bare number is a
-// fraction, 0.999; 99.9% is the same), a Duration or Bytes value other than
-// 0 has a unit, and only overhead may be negative. Each problem is a
+// and latency_delta need vs, naming one target), the unit fits the
+// metric's kind, and the value is finite and in range: a Ratio within 0..1
+// (a bare number is a fraction, 0.999; 99.9% is the same), a Duration or
+// Bytes value other than 0 has a unit, and only overhead and latency_delta
+// may be negative. Each problem is a
 // *SyntaxError naming the column and the offending token; ParseAll returns
 // every problem of every line, each starting "line N: ".
 //

@@ -20,9 +20,9 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// Request is one request of a load, sent as written (Go's client adds
-// Host, User-Agent and Content-Length when they are missing). A "Host"
-// entry in Header sets the request's Host.
+// Request is one request of a load, sent as written: both clients add Host
+// and Content-Length when they are missing, the open model's also a
+// User-Agent. A "Host" entry in Header sets the request's Host.
 type Request struct {
 	Tag    string // route tag, for reductions by route
 	Method string // default GET

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -422,5 +423,193 @@ func TestNormaliseError(t *testing.T) {
 		if got := normaliseError(in); got != want {
 			t.Errorf("normaliseError(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestClosedRoundRobin: the closed loop sends request k = Requests[k mod
+// len] exactly as written (method, Host, headers, body, the path not
+// normalised, no User-Agent of its own); a sample's Req names the request
+// that was sent (the server answers 200+i to request i), samples sent in
+// the warm-up are dropped, and Tick sees every kept sample.
+func TestClosedRoundRobin(t *testing.T) {
+	var (
+		bad    atomic.Value
+		counts [4]atomic.Int64
+	)
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0])
+		body, _ := io.ReadAll(r.Body)
+		problem := ""
+		switch {
+		case i < 0 || i > 3:
+			problem = "path " + r.RequestURI
+		case r.Header.Get("User-Agent") != "":
+			problem = "User-Agent " + r.Header.Get("User-Agent")
+		case i == 1 && (r.Host != "example.test" || r.Header.Get("X-Route") != "one" || r.Header.Get("Authorization") != "Bearer t"):
+			problem = fmt.Sprintf("request 1: host %q, X-Route %q, Authorization %q", r.Host, r.Header.Get("X-Route"), r.Header.Get("Authorization"))
+		case i == 2 && (r.Method != http.MethodPost || string(body) != "payload"):
+			problem = fmt.Sprintf("request 2: %s with body %q", r.Method, body)
+		case i == 3 && r.RequestURI != "/3//a/../b?x=1":
+			problem = "request 3: request-target " + r.RequestURI
+		case i != 2 && (r.Method != http.MethodGet || len(body) != 0):
+			problem = fmt.Sprintf("request %d: %s with body %q", i, r.Method, body)
+		}
+		if problem != "" {
+			bad.Store(problem)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		counts[i].Add(1)
+		w.WriteHeader(200 + i)
+		io.WriteString(w, "answer")
+	})
+	reqs := []Request{
+		{Tag: "zero", URL: url + "/0"},
+		{Tag: "one", URL: url + "/1", Header: http.Header{"Host": {"example.test"}, "X-Route": {"one"}, "Authorization": {"Bearer t"}}},
+		{Tag: "two", Method: http.MethodPost, URL: url + "/2", Body: []byte("payload")},
+		{Tag: "three", URL: url + "/3//a/../b?x=1"},
+	}
+	const warmup = 200 * ms
+	ticked := 0
+	run, err := Closed(context.Background(), ClosedSpec{
+		Workers: 4, Duration: 500 * ms, Warmup: warmup, Requests: reqs, Name: "rr",
+		Tick: func(_ time.Duration, s []Sample) { ticked += len(s) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := bad.Load(); p != nil {
+		t.Fatalf("server: %v", p)
+	}
+	if !run.Valid || run.Mode != "closed" || run.Name != "rr" {
+		t.Fatalf("valid %v %q mode %q name %q", run.Valid, run.Invalid, run.Mode, run.Name)
+	}
+	var served [4]int64
+	var total int64
+	for i := range counts {
+		served[i] = counts[i].Load()
+		total += served[i]
+	}
+	// Every request sent was answered (nothing interrupted), and requests
+	// 0..n-1 went out: the counts differ by one at most.
+	if lo, hi := min(served[0], served[1], served[2], served[3]), max(served[0], served[1], served[2], served[3]); lo == 0 || hi-lo > 1 {
+		t.Errorf("server saw %v, want an even round robin", served)
+	}
+	if len(run.Samples) == 0 || int64(len(run.Samples)) >= total {
+		t.Errorf("%d samples of %d requests served: the warm-up's must be sent and dropped", len(run.Samples), total)
+	}
+	perReq := make([]int, len(reqs))
+	for i, s := range run.Samples {
+		if int(s.Code) != 200+int(s.Req) || s.Err != 0 {
+			t.Fatalf("sample %d says request %d but got status %d (err %d)", i, s.Req, s.Code, s.Err)
+		}
+		if s.Sent < warmup || s.Sent >= warmup+500*ms || s.Intended != s.Sent || s.Corrected != s.Latency || s.Latency <= 0 {
+			t.Fatalf("sample %d: %+v", i, s)
+		}
+		if i > 0 {
+			prev := run.Samples[i-1]
+			if s.Sent+s.Latency < prev.Sent+prev.Latency {
+				t.Fatalf("samples %d and %d are not in arrival order", i-1, i)
+			}
+		}
+		perReq[s.Req]++
+	}
+	if lo, hi := min(perReq[0], perReq[1], perReq[2], perReq[3]), max(perReq[0], perReq[1], perReq[2], perReq[3]); lo == 0 || hi-lo > 4 {
+		t.Errorf("samples per request %v, want within the workers' count of each other", perReq)
+	}
+	if ticked != len(run.Samples) {
+		t.Errorf("ticks carried %d samples, want all %d", ticked, len(run.Samples))
+	}
+}
+
+// TestClosedTransportErrors: a refused connection and a timeout are kept
+// once per kind, as the open model names them, with no retry.
+func TestClosedTransportErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	var hung atomic.Int64
+	hang := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		<-r.Context().Done()
+	})
+	run, err := Closed(context.Background(), ClosedSpec{
+		Workers: 2, Duration: 300 * ms, Requests: []Request{{URL: refused}, {URL: hang}}, Timeout: 100 * ms,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d samples, errors %q", len(run.Samples), run.ErrorTexts)
+	if len(run.ErrorTexts) != 2 {
+		t.Fatalf("error texts %q, want one refused and one timeout", run.ErrorTexts)
+	}
+	timeouts := int64(0)
+	for _, s := range run.Samples {
+		if s.Code != 0 || s.Err == 0 {
+			t.Fatalf("sample %+v: want a transport error", s)
+		}
+		want := map[uint16]string{0: "connection refused", 1: "timeout after 100ms"}[s.Req]
+		if text := run.ErrorTexts[s.Err-1]; !strings.Contains(text, want) {
+			t.Errorf("request %d: error %q, want %q", s.Req, text, want)
+		}
+		if s.Req == 1 {
+			timeouts++
+		}
+	}
+	if timeouts == 0 || hung.Load() != timeouts {
+		t.Errorf("the hanging server saw %d requests for %d timeouts: want one each, never retried", hung.Load(), timeouts)
+	}
+}
+
+// TestClosedInterrupted: cancelling ctx closes the workers' connections, so
+// requests in flight end at once; the partial run is returned, INVALID.
+func TestClosedInterrupted(t *testing.T) {
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	run, err := Closed(ctx, ClosedSpec{
+		Workers: 3, Duration: time.Minute, Requests: get(url), Timeout: time.Minute,
+		Tick: func(time.Duration, []Sample) { cancel() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d samples, %q: %s, after %v", len(run.Samples), run.ErrorTexts, run.Invalid, time.Since(start))
+	if run.Valid || !strings.HasPrefix(run.Invalid, "interrupted") {
+		t.Fatalf("valid %v %q, want interrupted", run.Valid, run.Invalid)
+	}
+	if len(run.Samples) != 3 || run.Measured >= time.Minute {
+		t.Fatalf("%d samples in %v, want the 3 requests in flight, cut short", len(run.Samples), run.Measured)
+	}
+	for _, s := range run.Samples {
+		if s.Err == 0 || !strings.Contains(run.ErrorTexts[s.Err-1], "interrupted") {
+			t.Fatalf("sample %+v: want the request cut by the interruption", s)
+		}
+	}
+	if _, err := Closed(ctx, ClosedSpec{Workers: 1, Duration: time.Second, Requests: get(url)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Closed on a done ctx: %v, want context.Canceled", err)
+	}
+}
+
+// TestClosedLimitsProcs: while a closed loop runs GOMAXPROCS is half the
+// cores (at least 1), and it is restored afterwards.
+func TestClosedLimitsProcs(t *testing.T) {
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	before := runtime.GOMAXPROCS(0)
+	during := 0
+	_, err := Closed(context.Background(), ClosedSpec{Workers: 2, Duration: 1100 * ms, Requests: get(url),
+		Tick: func(time.Duration, []Sample) { during = runtime.GOMAXPROCS(0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := min(before, max(1, runtime.NumCPU()/2)); during != want {
+		t.Errorf("GOMAXPROCS %d during the loop, want %d (%d cores, %d before)", during, want, runtime.NumCPU(), before)
+	}
+	if after := runtime.GOMAXPROCS(0); after != before {
+		t.Errorf("GOMAXPROCS %d after the loop, want %d restored", after, before)
 	}
 }

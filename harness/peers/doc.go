@@ -1,7 +1,7 @@
 // Package peers runs nginx and haproxy as the lab's reference gateways,
 // configured from the same neutral route table the lab gives gatelab, and
 // checks that every target treats a probe request alike before anything is
-// measured.
+// measured. It also runs nginx as the lab's fast static upstream.
 //
 // # Route table to config file
 //
@@ -40,6 +40,20 @@
 // /usr/sbin) and says ErrNotInstalled when a peer is missing, so callers
 // can skip it with a reason. A Peer's fields are read-only after Start;
 // Stop may be called from any goroutine, more than once.
+//
+// # The static responder
+//
+// RenderStatic and StartStatic make nginx the lab's fast upstream (scenario
+// upstream mode "nginx"): no proxying, every request answered 200
+// {"ok":true} (application/json) by nginx itself, no access log, Workers
+// event loops (1 by default), keepalive_requests and keepalive_timeout
+// from StaticConfig (nginx's defaults, 1000 and 75s, when zero), so an
+// upstream closes used-up and idle keep-alive connections as real servers
+// do. A request with X-Upstream-Echo gets a JSON echo in
+// internal/upstream's format limited to what nginx can say (name, method,
+// path, query, host, the X-Upstream-Echo and X-Forwarded-For headers), so
+// Parity works in front of it. It runs like a peer (same Find, fleet,
+// readiness and Stop), as process "nginx-upstream-NAME".
 //
 // # Parity
 //

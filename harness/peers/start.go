@@ -119,52 +119,72 @@ func Start(ctx context.Context, kind string, c Config) (*Peer, error) {
 		return nil, fmt.Errorf("starting %s: %w", kind, err)
 	}
 	c = withDefaults(c)
+	return launch(ctx, kind, kind, c.Dir, c.Listen, text, c.AccessLog)
+}
+
+// StartStatic starts an nginx static responder (see RenderStatic) as Start
+// starts a peer: the config written to c.Dir, nginx in the foreground
+// through fleet under the process name "nginx-upstream-NAME", returned once
+// it accepts. Its Proc's Kill, Freeze and Restart act on the master and its
+// workers (one process group).
+func StartStatic(ctx context.Context, c StaticConfig) (*Peer, error) {
+	text, err := RenderStatic(c)
+	if err != nil {
+		return nil, fmt.Errorf("starting the nginx upstream: %w", err)
+	}
+	c = c.withDefaults()
+	return launch(ctx, KindNginx, "nginx-upstream-"+c.Name, c.Dir, c.Listen, text, false)
+}
+
+// launch writes a rendered config into dir and starts kind on it under the
+// process name name.
+func launch(ctx context.Context, kind, name, dir, listen, text string, accessLog bool) (*Peer, error) {
 	bin, err := Find(kind)
 	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", kind, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	ver, err := Version(ctx, kind, bin)
 	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", kind, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("starting %s: creating its directory: %w", kind, err)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("starting %s: creating its directory: %w", name, err)
 	}
-	conf := filepath.Join(c.Dir, ConfigFile(kind))
+	conf := filepath.Join(dir, ConfigFile(kind))
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		return nil, fmt.Errorf("starting %s: writing its config: %w", kind, err)
+		return nil, fmt.Errorf("starting %s: writing its config: %w", name, err)
 	}
 	p := &Peer{
-		Kind: kind, URL: "http://" + c.Listen, ConfigPath: conf, Config: text,
-		Version: ver, Binary: bin, LogPath: filepath.Join(c.Dir, kind+".log"),
+		Kind: kind, URL: "http://" + listen, ConfigPath: conf, Config: text,
+		Version: ver, Binary: bin, LogPath: filepath.Join(dir, kind+".log"),
 	}
 	var ready *regexp.Regexp
 	switch kind {
 	case KindNginx:
 		// -e stderr: messages from before the config is read go to the
 		// console too, not to the package's default log file.
-		p.Args = []string{"-p", c.Dir + "/", "-c", conf, "-e", "stderr"}
+		p.Args = []string{"-p", dir + "/", "-c", conf, "-e", "stderr"}
 		ready = regexp.MustCompile(`\[notice\] \d+#\d+: start worker process \d+`)
-		if c.AccessLog {
-			p.AccessLogPath = filepath.Join(c.Dir, "access.log")
+		if accessLog {
+			p.AccessLogPath = filepath.Join(dir, "access.log")
 		}
 	case KindHAProxy:
 		p.Args = []string{"-W", "-db", "-f", conf}
 		ready = regexp.MustCompile(`\[NOTICE\].*Loading success`)
-		if c.AccessLog {
+		if accessLog {
 			p.AccessLogPath = p.LogPath
 		}
 	}
 	p.Proc, err = fleet.Start(ctx, fleet.Spec{
-		Name: kind, Path: bin, Args: p.Args, Dir: c.Dir,
+		Name: name, Path: bin, Args: p.Args, Dir: dir,
 		Ready: ready, ReadyTimeout: StartTimeout, LogFile: p.LogPath,
 	})
 	if err != nil {
-		return nil, err // fleet's error already says "starting KIND" and has the output
+		return nil, err // fleet's error already says "starting NAME" and has the output
 	}
-	if err := waitAccept(ctx, p.Proc, c.Listen, AcceptTimeout); err != nil {
+	if err := waitAccept(ctx, p.Proc, listen, AcceptTimeout); err != nil {
 		p.Proc.Stop(StopGrace)
-		return nil, fmt.Errorf("starting %s: %w\n%s", kind, err, p.Proc.Output())
+		return nil, fmt.Errorf("starting %s: %w\n%s", name, err, p.Proc.Output())
 	}
 	return p, nil
 }

@@ -203,6 +203,7 @@ func (v *validator) scenario(s *Scenario) {
 		}
 	}
 	ups := map[string]bool{}
+	nginxUps := map[string]bool{} // mode nginx: no gatelab upstream behaviour to change
 	for i, u := range s.Upstreams {
 		p := fmt.Sprintf("upstreams[%d]", i)
 		if !nameRE.MatchString(u.Name) {
@@ -212,9 +213,26 @@ func (v *validator) scenario(s *Scenario) {
 			v.add(p+".name", "duplicate upstream %q", u.Name)
 		}
 		ups[u.Name] = true
-		if u.Mode != "" && u.Mode != "static" && u.Mode != "echo" {
-			v.add(p+".mode", "mode %q: want static or echo", u.Mode)
+		if u.Mode != "" && !contains(UpstreamModes, u.Mode) {
+			v.add(p+".mode", "mode %q: want %s", u.Mode, strings.Join(UpstreamModes, ", "))
 		}
+		if u.Mode == UpstreamNginx {
+			for _, f := range []struct {
+				key string
+				set bool
+			}{{"delay", u.Delay != ""}, {"error_rate", u.ErrorRate != 0}, {"error_status", u.ErrorStatus != 0}} {
+				if f.set {
+					v.add(p+"."+f.key, "%s needs a gatelab upstream (mode static or echo); mode nginx answers every request 200 itself", f.key)
+				}
+			}
+		}
+		if u.MaxConnRequests < 0 {
+			v.add(p+".max_conn_requests", "max_conn_requests %d is negative", u.MaxConnRequests)
+		}
+		if u.IdleTimeout < 0 || (u.Mode == UpstreamNginx && u.IdleTimeout%time.Millisecond != 0) {
+			v.add(p+".idle_timeout", "idle_timeout %v: want a positive duration (whole milliseconds for nginx)", u.IdleTimeout)
+		}
+		nginxUps[u.Name] = u.Mode == UpstreamNginx
 		if u.ErrorRate < 0 || u.ErrorRate > 1 {
 			v.add(p+".error_rate", "error_rate %g: want 0..1", u.ErrorRate)
 		}
@@ -337,6 +355,12 @@ func (v *validator) scenario(s *Scenario) {
 		v.window(p, f.At, f.For, total)
 		if strings.HasPrefix(f.Kind, "upstream.") && !ups[f.Upstream] {
 			v.add(p+".upstream", "unknown upstream %q", f.Upstream)
+		}
+		switch f.Kind {
+		case FaultUpstreamDelay, FaultUpstreamError, FaultUpstreamStall:
+			if nginxUps[f.Upstream] {
+				v.add(p+".kind", "%s changes a gatelab upstream's behaviour: upstream %q is mode nginx (use mode static or echo, or upstream.kill, .freeze or a proxy fault)", f.Kind, f.Upstream)
+			}
 		}
 		switch f.Kind {
 		case FaultUpstreamLatency, FaultUpstreamReset, FaultUpstreamCut, FaultUpstreamBandwidth:

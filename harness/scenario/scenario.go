@@ -68,18 +68,30 @@ func (t Targets) WantAccessLog() bool { return t.AccessLog == nil || *t.AccessLo
 // WantDirect reports whether the direct baseline runs.
 func (t Targets) WantDirect() bool { return t.Direct == nil || *t.Direct }
 
-// Upstream is one fake backend process ("gatelab upstream").
+// Upstream is one backend: "gatelab upstream" processes, or nginx.
 type Upstream struct {
 	Name string `yaml:"name"`
-	// Mode is "static" (cheap fixed answer, the default) or "echo".
+	// Mode is "static" (gatelab upstream -static: a cheap fixed answer,
+	// the default), "echo" (gatelab upstream echoing the request), or
+	// "nginx": a real nginx, one worker, answering every request
+	// 200 {"ok":true} itself (harness/peers' static responder), for a
+	// fast upstream with a real server's keep-alive behaviour. Without
+	// nginx installed the lab falls back to the static mode with the same
+	// keep-alive limits and says so in the results, unless nginx is
+	// required (GATELAB_REQUIRE_NGINX=1). Delay, error rates and the
+	// upstream.delay, .error and .stall faults need a gatelab upstream.
 	Mode string `yaml:"mode"`
 	// Delay is a latency distribution: "fixed:1ms", "uniform:1ms-3ms",
 	// "normal:5ms,1ms", "lognormal:2ms,0.5" ("" = none).
-	Delay           string        `yaml:"delay"`
-	ErrorRate       float64       `yaml:"error_rate"`
-	ErrorStatus     int           `yaml:"error_status"`
-	MaxConnRequests int           `yaml:"max_conn_requests"` // close a keep-alive connection after N requests (0: never)
-	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	Delay       string  `yaml:"delay"`
+	ErrorRate   float64 `yaml:"error_rate"`
+	ErrorStatus int     `yaml:"error_status"`
+	// MaxConnRequests closes a keep-alive connection after N requests
+	// (0: never; mode nginx: keepalive_requests, 0 = nginx's 1000).
+	MaxConnRequests int `yaml:"max_conn_requests"`
+	// IdleTimeout closes a keep-alive connection idle that long (0: the
+	// server's default; mode nginx: keepalive_timeout, 0 = nginx's 75s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Instances is the number of processes behind this backend (default 1).
 	Instances int `yaml:"instances"`
 	// Proxy puts a toxiproxy in front of every instance (for the
@@ -305,6 +317,16 @@ var FaultKinds = []string{
 	FaultUpstreamLatency, FaultUpstreamReset, FaultUpstreamCut, FaultUpstreamBandwidth,
 	FaultConfigChurn, FaultGatewayFreeze, FaultGatewayPartition,
 }
+
+// Upstream modes.
+const (
+	UpstreamStatic = "static"
+	UpstreamEcho   = "echo"
+	UpstreamNginx  = "nginx"
+)
+
+// UpstreamModes lists the upstream modes.
+var UpstreamModes = []string{UpstreamStatic, UpstreamEcho, UpstreamNginx}
 
 // SelfUpstream is the route upstream answered by the gateway itself.
 const SelfUpstream = "self"

@@ -154,3 +154,64 @@ func TestBuiltInScenariosParse(t *testing.T) {
 		t.Fatal("no scenarios found")
 	}
 }
+
+// Mode nginx: a real nginx answers every request, so nothing that changes
+// a gatelab upstream's behaviour may be asked of it (each refusal on its
+// line); kill, freeze and proxy faults are allowed, and so are keep-alive
+// limits.
+func TestParseNginxUpstream(t *testing.T) {
+	bad := `name: x
+upstreams:
+  - {name: u, mode: nginx, delay: "fixed:1ms", error_rate: 0.1, error_status: 503}
+  - {name: v, mode: nginx, max_conn_requests: -1, idle_timeout: 1500us}
+routes: [{id: r, prefix: /a/, upstream: u, request: GET /a/b}]
+load: {stages: [{duration: 5s, rate: 10}]}
+faults:
+  - {kind: upstream.delay, upstream: u, delay: "fixed:5ms", at: 0s, for: 1s}
+  - {kind: upstream.error, upstream: u, error_rate: 0.5, at: 1s, for: 1s}
+  - {kind: upstream.stall, upstream: u, at: 2s, for: 1s}
+  - {kind: upstream.kill, upstream: u, at: 3s, for: 1s}
+  - {kind: upstream.freeze, upstream: u, at: 4s, for: 1s}
+`
+	_, err := Parse([]byte(bad), "bad.yaml")
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	want := []string{
+		`bad.yaml:3: upstreams[0].delay: delay needs a gatelab upstream (mode static or echo); mode nginx answers every request 200 itself`,
+		`bad.yaml:3: upstreams[0].error_rate: error_rate needs a gatelab upstream`,
+		`bad.yaml:3: upstreams[0].error_status: error_status needs a gatelab upstream`,
+		`bad.yaml:4: upstreams[1].max_conn_requests: max_conn_requests -1 is negative`,
+		`bad.yaml:4: upstreams[1].idle_timeout: idle_timeout 1.5ms`,
+		`bad.yaml:8: faults[0].kind: upstream.delay changes a gatelab upstream's behaviour: upstream "u" is mode nginx`,
+		`bad.yaml:9: faults[1].kind: upstream.error changes a gatelab upstream's behaviour`,
+		`bad.yaml:10: faults[2].kind: upstream.stall changes a gatelab upstream's behaviour`,
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(got), len(want), err)
+	}
+	for i := range min(len(got), len(want)) {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d:\n got %s\nwant %s...", i, got[i], want[i])
+		}
+	}
+
+	good := `name: x
+upstreams: [{name: u, mode: nginx, max_conn_requests: 1000, idle_timeout: 2s, instances: 2, proxy: true}]
+routes: [{id: r, prefix: /a/, upstream: u, request: GET /a/b}]
+load: {stages: [{duration: 5s, rate: 10}]}
+faults:
+  - {kind: upstream.kill, upstream: u, at: 1s, for: 1s}
+  - {kind: upstream.freeze, upstream: u, at: 2s, for: 1s}
+  - {kind: upstream.reset, upstream: u, at: 3s, for: 1s}
+`
+	s, err := Parse([]byte(good), "good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := s.Upstreams[0]; u.Mode != UpstreamNginx || u.MaxConnRequests != 1000 || u.IdleTimeout.Seconds() != 2 {
+		t.Errorf("upstream %+v", u)
+	}
+}
