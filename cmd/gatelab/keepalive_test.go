@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,4 +214,27 @@ func TestKeepAliveDeadPooledConnection(t *testing.T) {
 			t.Errorf("%s: gatelab_upstream_retries_total = %v, want 1", server, r)
 		}
 	})
+}
+
+// TestServeGCPercent: serve runs with GOGC 400 unless GOGC says otherwise
+// (the runtime's own gauge on /metrics shows it).
+func TestServeGCPercent(t *testing.T) {
+	up := testproc.StartUpstream(t, "gc")
+	for _, tc := range []struct {
+		env  string // GOGC in the environment ("" = unset)
+		want float64
+	}{{"", serveGCPercent}, {"150", 150}} {
+		if tc.env == "" {
+			if v, ok := os.LookupEnv("GOGC"); ok {
+				t.Setenv("GOGC", v) // restored after the test
+				os.Unsetenv("GOGC")
+			}
+		} else {
+			t.Setenv("GOGC", tc.env)
+		}
+		s := startHardening(t, "fasthttp", keepAliveConfig(up))
+		if got := metricSum(t, s, "go_gc_gogc_percent"); got != tc.want {
+			t.Errorf("GOGC=%q: go_gc_gogc_percent = %v, want %v", tc.env, got, tc.want)
+		}
+	}
 }
