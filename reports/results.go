@@ -106,7 +106,10 @@ type Target struct {
 	Server  string `json:"server,omitempty"`
 	Router  string `json:"router,omitempty"`
 	Limiter string `json:"limiter,omitempty"`
-	Version string `json:"version,omitempty"`
+	// AccessLog: this gatelab target logs every request (an access-log
+	// twin, or every target of a scenario with access_log on).
+	AccessLog bool   `json:"access_log,omitempty"`
+	Version   string `json:"version,omitempty"`
 	// Skipped says why the target was not run ("" when it ran).
 	Skipped string `json:"skipped,omitempty"`
 	// Config is the rendered config file kept in the run directory.

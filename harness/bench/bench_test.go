@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -454,4 +455,19 @@ budgets:
 			t.Errorf("nginx required and missing: %v, want an error naming GATELAB_REQUIRE_NGINX", err)
 		}
 	})
+}
+
+// throughput runs every gatelab target twice, without and with its access
+// log, so the log's cost is a ratio measured in one run.
+func TestThroughputHasAccessLogTwins(t *testing.T) {
+	names, err := TargetNames(loadBuiltIn(t, "throughput"), testEngines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range testEngines["server"] {
+		base := "gatelab-" + s + "-trie-local"
+		if !slices.Contains(names, base) || !slices.Contains(names, base+"-accesslog") {
+			t.Errorf("targets %v: want %s and %s-accesslog", names, base, base)
+		}
+	}
 }

@@ -175,8 +175,13 @@ func (l *lab) expandTargets(s *scenario.Scenario) ([]*target, error) {
 	for _, lim := range limiters {
 		for _, sv := range servers {
 			for _, rt := range routers {
+				name := "gatelab-" + sv + "-" + rt + "-" + lim
 				ts = append(ts, &target{Target: reports.Target{
-					Name: "gatelab-" + sv + "-" + rt + "-" + lim, Kind: kindGatelab, Server: sv, Router: rt, Limiter: lim}})
+					Name: name, Kind: kindGatelab, Server: sv, Router: rt, Limiter: lim, AccessLog: s.Targets.WantAccessLog()}})
+				if s.Targets.AccessLogTwins && !s.Targets.WantAccessLog() {
+					ts = append(ts, &target{Target: reports.Target{
+						Name: name + "-accesslog", Kind: kindGatelab, Server: sv, Router: rt, Limiter: lim, AccessLog: true}})
+				}
 			}
 		}
 	}
@@ -597,7 +602,7 @@ func (sr *scenarioRun) start(ctx context.Context, t *target, rep int) (*running,
 		return sr.startContainers(ctx, t, rep)
 	}
 	accessLog := ""
-	if sr.s.Targets.WantAccessLog() {
+	if t.AccessLog {
 		accessLog = filepath.Join(sr.tmp, t.Name+".access.log")
 	}
 	cfgText := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, accessLog, nil, 0, nil)

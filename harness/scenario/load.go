@@ -194,6 +194,9 @@ func (v *validator) scenario(s *Scenario) {
 	default:
 		v.add("targets.config_source", "config_source %q: want file or etcd", s.Targets.ConfigSource)
 	}
+	if s.Targets.AccessLogTwins && s.Targets.WantAccessLog() {
+		v.add("targets.access_log_twins", "access_log_twins needs access_log: false (the twins are the targets with the log on)")
+	}
 	if s.Targets.Containers && len(s.Targets.Peers) > 0 {
 		v.add("targets.peers", "peers do not run in containers")
 	}

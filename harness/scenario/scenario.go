@@ -48,6 +48,10 @@ type Targets struct {
 	// AccessLog makes gateways and peers log every request to a file
 	// (default true); false measures the proxy path alone.
 	AccessLog *bool `yaml:"access_log"`
+	// AccessLogTwins runs every gatelab target a second time with its
+	// access log on (named <target>-accesslog), beside the first, so the log's
+	// cost is measured in the same run: rps.ratio{target:X-accesslog, vs:X}.
+	AccessLogTwins bool `yaml:"access_log_twins"`
 	// Containers runs each gatelab target's nodes in Docker containers
 	// (traffic published on 127.0.0.1, memberlist on a network of their
 	// own) so gateway.partition can cut a node off for real. Their routes

@@ -215,3 +215,19 @@ faults:
 		t.Errorf("upstream %+v", u)
 	}
 }
+
+func TestParseAccessLogTwins(t *testing.T) {
+	const body = "name: x\nupstreams: [{name: u}]\nload: {stages: [{duration: 1s, rate: 1}]}\nroutes:\n  - {id: r, prefix: /a/, upstream: u, request: GET /a/b}\n"
+	// Twins need the other targets to run without the log.
+	_, err := Parse([]byte("targets: {access_log_twins: true}\n"+body), "twins.yaml")
+	if err == nil || !strings.Contains(err.Error(), "targets.access_log_twins: access_log_twins needs access_log: false") {
+		t.Errorf("twins with the log on everywhere: %v", err)
+	}
+	s, err := Parse([]byte("targets: {access_log: false, access_log_twins: true}\n"+body), "twins.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Targets.AccessLogTwins || s.Targets.WantAccessLog() {
+		t.Errorf("targets %+v: want twins and no log on the others", s.Targets)
+	}
+}
