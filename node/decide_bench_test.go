@@ -18,13 +18,30 @@ import (
 // valid token. The tier limit is raised so the benchmark never hits 429.
 func decideFixture(tb testing.TB, router string) (*pipeline.Gateway, *pipeline.Request) {
 	tb.Helper()
-	root := repoRootTB(tb)
-	cfg, err := config.Load(filepath.Join(root, "fixtures", "gateway.yaml"))
+	g := fixtureGateway(tb, router, nil)
+	req := &pipeline.Request{
+		Method: pipeline.MethodGet, MethodText: "GET", RawPath: "/api/v2/users/me", Query: "a=1",
+		Host: "api.gatelab.test", ClientIP: "127.0.0.1", ContentLength: 0,
+		Authorization: "Bearer " + fixtureToken(tb, "bench_user"), UserAgent: "bench",
+		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	}
+	return g, req
+}
+
+// fixtureGateway is a pipeline on the fixture config (changed by edit, if
+// given) with the named router and the local limiter; tier limits are
+// raised so nothing is ever rate limited.
+func fixtureGateway(tb testing.TB, router string, edit func(*config.Config)) *pipeline.Gateway {
+	tb.Helper()
+	cfg, err := config.Load(filepath.Join(repoRootTB(tb), "fixtures", "gateway.yaml"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := range cfg.RateLimit.Tiers {
 		cfg.RateLimit.Tiers[i].Limit = 1 << 40
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	rf, err := engines.NewRouterFactory(router)
 	if err != nil {
@@ -39,19 +56,20 @@ func decideFixture(tb testing.TB, router string) (*pipeline.Gateway, *pipeline.R
 		tb.Fatal(err)
 	}
 	tb.Cleanup(g.Close)
-	tok, err := authtest.Mint(authtest.Options{Subject: "bench_user", Scopes: []string{"users:read"}, TTL: time.Hour,
+	return g
+}
+
+// fixtureToken is a valid token for the users route, signed with the
+// fixture key.
+func fixtureToken(tb testing.TB, sub string) string {
+	tb.Helper()
+	tok, err := authtest.Mint(authtest.Options{Subject: sub, Scopes: []string{"users:read"}, TTL: time.Hour,
 		Issuer: authtest.Issuer, Audience: []string{authtest.Audience}, Kid: "rsa-1",
-		KeyFile: filepath.Join(root, "fixtures", "keys", "rsa.pem")})
+		KeyFile: filepath.Join(repoRootTB(tb), "fixtures", "keys", "rsa.pem")})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req := &pipeline.Request{
-		Method: pipeline.MethodGet, MethodText: "GET", RawPath: "/api/v2/users/me", Query: "a=1",
-		Host: "api.gatelab.test", ClientIP: "127.0.0.1", ContentLength: 0,
-		Authorization: "Bearer " + tok, UserAgent: "bench",
-		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-	}
-	return g, req
+	return tok
 }
 
 func repoRootTB(tb testing.TB) string { return repoRoot(tb) }

@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gatelab/gatelab/engines"
-	"github.com/gatelab/gatelab/gateway/auth/authtest"
 	"github.com/gatelab/gatelab/gateway/config"
-	"github.com/gatelab/gatelab/gateway/observe"
-	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
 // staticAnswer is what the raw upstream answers to every request.
@@ -114,34 +110,15 @@ func TestEngineForwardAllocs(t *testing.T) {
 			if !ok {
 				t.Fatalf("no allocation budget for server engine %q: add one", server)
 			}
-			root := repoRootTB(t)
-			cfg, err := config.Load(filepath.Join(root, "fixtures", "gateway.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range cfg.RateLimit.Tiers {
-				cfg.RateLimit.Tiers[i].Limit = 1 << 40
-			}
-			cfg.AccessLog.Output = "off"
 			up := rawUpstream(t)
-			for i := range cfg.Backends {
-				for j := range cfg.Backends[i].Instances {
-					cfg.Backends[i].Instances[j].URL = "http://" + up
+			g := fixtureGateway(t, "trie", func(cfg *config.Config) {
+				cfg.AccessLog.Output = "off"
+				for i := range cfg.Backends {
+					for j := range cfg.Backends[i].Instances {
+						cfg.Backends[i].Instances[j].URL = "http://" + up
+					}
 				}
-			}
-			rf, err := engines.NewRouterFactory("trie")
-			if err != nil {
-				t.Fatal(err)
-			}
-			lim, err := engines.NewLimiter("local", engines.LimiterOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := pipeline.New(cfg, pipeline.Options{RouterFactory: rf, Limiter: lim, Metrics: observe.NewMetrics()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(g.Close)
+			})
 			srv, err := engines.NewServer(server, g)
 			if err != nil {
 				t.Fatal(err)
@@ -156,12 +133,7 @@ func TestEngineForwardAllocs(t *testing.T) {
 				defer cancel()
 				srv.Shutdown(ctx)
 			})
-			tok, err := authtest.Mint(authtest.Options{Subject: "alloc_user", Scopes: []string{"users:read"}, TTL: time.Hour,
-				Issuer: authtest.Issuer, Audience: []string{authtest.Audience}, Kid: "rsa-1",
-				KeyFile: filepath.Join(root, "fixtures", "keys", "rsa.pem")})
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := fixtureToken(t, "alloc_user")
 			c, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
 				t.Fatal(err)

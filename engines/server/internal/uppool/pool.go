@@ -175,21 +175,11 @@ func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing) (*Co
 			p.Drop(c)
 			continue
 		}
-		if p.open < p.o.MaxConns && p.dialing < maxDialing {
-			p.open++
-			p.dialing++
-			p.mu.Unlock()
-			return p.dial(ctx, deadline, t)
-		}
-		w := waiters.Get().(*waiter)
-		p.waiters = append(p.waiters, w)
-		p.mu.Unlock()
-		c, ok, err := p.wait(ctx, w, deadline)
+		c, err := p.reserve(ctx, deadline)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			// Told to dial.
+		if c == nil {
 			return p.dial(ctx, deadline, t)
 		}
 		if c.usable(time.Now(), p.o.IdleTimeout) {
@@ -201,9 +191,25 @@ func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing) (*Co
 	}
 }
 
-// wait blocks until w is served or the deadline or ctx ends. ok false
-// with a nil error: the waiter is to dial (already counted).
-func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn, ok bool, err error) {
+// reserve is called with p.mu held and releases it. It returns a
+// connection another request handed back, or nil: the caller is to dial
+// (already counted in open and dialing), now or once told to.
+func (p *Pool) reserve(ctx context.Context, deadline time.Time) (*Conn, error) {
+	if p.open < p.o.MaxConns && p.dialing < maxDialing {
+		p.open++
+		p.dialing++
+		p.mu.Unlock()
+		return nil, nil
+	}
+	w := waiters.Get().(*waiter)
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	return p.wait(ctx, w, deadline)
+}
+
+// wait blocks until w is served or the deadline or ctx ends. A nil
+// connection with a nil error: the waiter is to dial (already counted).
+func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn, err error) {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		tm := time.NewTimer(time.Until(deadline))
@@ -213,7 +219,7 @@ func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn
 	select {
 	case c = <-w.ch:
 		waiters.Put(w)
-		return c, c != nil, nil
+		return c, nil
 	case <-timeout:
 		err = ErrNoFreeConns
 	case <-ctx.Done():
@@ -225,7 +231,7 @@ func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 			p.mu.Unlock()
 			waiters.Put(w)
-			return nil, false, err
+			return nil, err
 		}
 	}
 	p.mu.Unlock()
@@ -240,7 +246,7 @@ func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn
 		p.mu.Unlock()
 	}
 	waiters.Put(w)
-	return nil, false, err
+	return nil, err
 }
 
 // Fresh dials a new connection (for a request sent again): it counts
@@ -249,20 +255,11 @@ func (p *Pool) Fresh(ctx context.Context, deadline time.Time, t *Timing) (*Conn,
 	start := time.Now()
 	defer func() { t.Wait += time.Since(start) }()
 	p.mu.Lock()
-	if p.open < p.o.MaxConns && p.dialing < maxDialing {
-		p.open++
-		p.dialing++
-		p.mu.Unlock()
-		return p.dial(ctx, deadline, t)
-	}
-	w := waiters.Get().(*waiter)
-	p.waiters = append(p.waiters, w)
-	p.mu.Unlock()
-	c, ok, err := p.wait(ctx, w, deadline)
+	c, err := p.reserve(ctx, deadline)
 	if err != nil {
 		return nil, err
 	}
-	if ok {
+	if c != nil {
 		// A pooled one came back: close it and dial on its slot.
 		c.close()
 		p.mu.Lock()
