@@ -12,8 +12,9 @@
 // or nginx static responders via harness/peers for mode nginx, falling back
 // to "gatelab upstream -static" with a notice when nginx is missing and not
 // required; Redis via harness/deps behind an in-process toxiproxy), check
-// parity when peers take part, then for every repetition run every target once, interleaved
-// (A B C A B C ...). A trial starts the target fresh (a gatelab serve
+// parity when peers take part, then for every repetition run every target
+// once, interleaved and in alternating order (A B C, C B A, A B C, ...: a
+// steady drift of the machine does not favour a position). A trial starts the target fresh (a gatelab serve
 // process with a rendered config, or a peer), drives harness/load against
 // it with fresh token subjects (limiter counters start empty), plays the
 // fault timeline (harness/faults) and scrapes the gateway's limiter

@@ -336,7 +336,7 @@ func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err 
 		sr.knee(ctx, p.Reps)
 	} else {
 		for rep := 1; rep <= p.Reps && ctx.Err() == nil && !sr.aborted; rep++ {
-			for _, t := range sr.targets {
+			for _, t := range trialOrder(sr.targets, rep) {
 				if t.skip != "" || ctx.Err() != nil || sr.aborted {
 					continue
 				}
@@ -361,6 +361,22 @@ func (l *lab) runScenario(ctx context.Context, p Planned) (sr *scenarioRun, err 
 	sr.summarise()
 	sr.evaluate()
 	return sr, nil
+}
+
+// trialOrder is the order targets run in repetition rep: as listed in odd
+// repetitions, reversed in even ones (A B C, C B A, A B C, ...). Targets
+// run one after another on a shared machine, and whatever drifts during a
+// run (heat, the page cache, other processes) would otherwise always
+// favour the same positions; alternating the order cancels a steady drift
+// over each pair of repetitions and gives every target the first and the
+// last slot.
+func trialOrder(ts []*target, rep int) []*target {
+	if rep%2 == 1 {
+		return ts
+	}
+	rev := slices.Clone(ts)
+	slices.Reverse(rev)
+	return rev
 }
 
 func loadPlan(s *scenario.Scenario) reports.LoadPlan {

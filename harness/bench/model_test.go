@@ -49,3 +49,19 @@ func TestModelAdmits(t *testing.T) {
 		t.Errorf("the first 50 filled the window, yet %d later ones were admitted", got)
 	}
 }
+
+func TestTrialOrderAlternates(t *testing.T) {
+	a, b, c := &target{}, &target{}, &target{}
+	ts := []*target{a, b, c}
+	for rep, want := range map[int][]*target{1: {a, b, c}, 2: {c, b, a}, 3: {a, b, c}, 4: {c, b, a}} {
+		got := trialOrder(ts, rep)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("rep %d: position %d is not the expected target", rep, i)
+			}
+		}
+	}
+	if ts[0] != a || ts[2] != c {
+		t.Error("trialOrder changed the scenario's target list")
+	}
+}
