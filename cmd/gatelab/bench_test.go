@@ -39,7 +39,7 @@ budgets:
 		t.Errorf("built-in scenarios: code %d out %q stderr %q", code, out, stderr)
 	}
 	code, out, _ = runCLI("bench", "-list")
-	for _, want := range []string{"profile quick", "profile ci", "profile full", "scenario steady", "scenario crdt-partition"} {
+	for _, want := range []string{"profile quick", "profile ci", "profile full", "scenario steady", "scenario steady-5k", "scenario crdt-partition"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("-list lacks %q (code %d):\n%s", want, code, out)
 		}
