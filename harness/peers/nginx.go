@@ -26,18 +26,7 @@ func renderNginx(c Config) string {
 	w("# A plain reverse proxy: no auth, no rate limiting. Run it in the foreground:")
 	w("#   nginx -p DIR/ -c DIR/nginx.conf -e stderr")
 	w("# (DIR is the directory every path below points into).")
-	w("daemon off;")
-	w("master_process on;")
-	w("worker_processes %d;", c.Workers)
-	w("pid %s;", in("nginx.pid"))
-	w("# Notices (the worker starts) go to stderr, which the harness keeps.")
-	w("error_log stderr notice;")
-	w("")
-	w("events {")
-	w("    worker_connections 8192;")
-	w("}")
-	w("")
-	w("http {")
+	writeNginxMain(w, in, c.Workers)
 	if c.AccessLog {
 		w("    access_log %s combined buffer=64k flush=1s;", in("access.log"))
 	} else {
@@ -103,4 +92,22 @@ func renderNginx(c Config) string {
 	w("    }")
 	w("}")
 	return b.String()
+}
+
+// writeNginxMain writes the part every nginx.conf of the lab shares, from
+// the process settings to the opening of the http block: foreground, the
+// worker count, the pid file in the config's directory, notices to stderr.
+func writeNginxMain(w func(format string, args ...any), in func(name string) string, workers int) {
+	w("daemon off;")
+	w("master_process on;")
+	w("worker_processes %d;", workers)
+	w("pid %s;", in("nginx.pid"))
+	w("# Notices (the worker starts) go to stderr, which the harness keeps.")
+	w("error_log stderr notice;")
+	w("")
+	w("events {")
+	w("    worker_connections 8192;")
+	w("}")
+	w("")
+	w("http {")
 }
