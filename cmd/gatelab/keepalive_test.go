@@ -115,7 +115,10 @@ func TestKeepAliveUpstreamCloses(t *testing.T) {
 		if dials < workers*requests/10 {
 			t.Errorf("%s: only %v dials for %d requests: the upstream's request cap never closed a connection", server, dials, workers*requests)
 		}
-		if stale == 0 {
+		// A connection the upstream closed while idle is seen before
+		// writing (stale) or, racing the close, by the write or the read
+		// (retried); either way the run met the idle timeout.
+		if stale+retries == 0 {
 			t.Errorf("%s: no pooled connection was found closed: the idle timeout never hit a pooled connection", server)
 		}
 	})
