@@ -143,6 +143,7 @@ func TestRedisFailModes(t *testing.T) {
 
 			// Healthy Redis: limited with headers; the 101st request is 429
 			// (through the patient route: same tier, same counter).
+			inOneMinuteWindow(10 * time.Second)
 			st, _, h := paced(t, g, "GET", "/api/v2/patient/me", users, failModeRate, 100)
 			if st[200] != 100 || st[-200] != 0 || h.Get("RateLimit-Policy") == "" {
 				t.Fatalf("healthy: statuses %v, RateLimit-Policy %q", st, h.Get("RateLimit-Policy"))

@@ -496,12 +496,7 @@ var gatewayCases = []struct {
 	{"101st request in a minute on the standard tier is 429 with Retry-After", func(t *testing.T, g *gw) {
 		tok := g.token("burst_user", nil, 5*time.Minute)
 		h := map[string]string{"Authorization": "Bearer " + tok}
-		// The sliding window's fixed windows start on the minute: a burst
-		// that straddles the boundary is a burst across two windows, and
-		// its 101st request is rightly admitted. Start well inside one.
-		if left := time.Minute - time.Duration(time.Now().UnixNano()%int64(time.Minute)); left < 10*time.Second {
-			time.Sleep(left + 100*time.Millisecond)
-		}
+		inOneMinuteWindow(10 * time.Second)
 		for i := 1; i <= 100; i++ {
 			r := g.do("GET", "/api/v2/users/me", h, nil)
 			if r.status != 200 {
@@ -795,5 +790,16 @@ func TestReloadKeepsCounters(t *testing.T) {
 	}
 	if v := g.n.Gateway.Snapshot().Version; v != 2 {
 		t.Errorf("version after stale reload = %d", v)
+	}
+}
+
+// inOneMinuteWindow returns when at least need is left before the next
+// minute boundary. The sliding window's fixed windows start on the minute:
+// a burst that straddles a boundary is spread over two windows and its
+// 101st request is rightly admitted, so a test of the limit starts its
+// burst well inside one window.
+func inOneMinuteWindow(need time.Duration) {
+	if left := time.Minute - time.Duration(time.Now().UnixNano()%int64(time.Minute)); left < need {
+		time.Sleep(left + 100*time.Millisecond)
 	}
 }
