@@ -9,9 +9,13 @@
 //   - Get returns an idle connection (most recently used first) or dials a
 //     new one. At most MaxConns connections are open or being dialed; at the
 //     cap, Get waits for one to come back (or for a slot to free up) until
-//     the deadline or ctx ends, then fails with ErrNoFreeConns. Waiters are
-//     served first come, first served, and a returned connection goes to a
-//     waiter before the idle list.
+//     the deadline or ctx ends, then fails with ErrNoFreeConns. At most 4
+//     dials run at once: a request that finds none idle below the cap waits
+//     for the first connection free (one coming back, or a dial done) for
+//     at most DialTimeout, then fails as a dial failure (a *net.OpError,
+//     Op "dial"): an upstream that takes no connections fails its requests
+//     as if each had dialed. Waiters are served first come, first served,
+//     and a returned connection goes to a waiter before the idle list.
 //   - A connection idle for 1 ms or more is checked before use with one
 //     non-blocking MSG_PEEK: if the upstream closed it (its keep-alive
 //     timeout, or its request cap) or sent bytes nobody asked for, it is

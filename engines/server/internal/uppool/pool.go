@@ -58,7 +58,9 @@ type Timing struct {
 type Pool struct {
 	o      Options
 	dialer net.Dialer
-	tlsCfg *tls.Config
+	// dialFunc replaces the dialer in tests (nil: the dialer).
+	dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+	tlsCfg   *tls.Config
 
 	mu      sync.Mutex
 	idle    []*Conn // LIFO: the most recently used at the end
@@ -203,13 +205,31 @@ func (p *Pool) reserve(ctx context.Context, deadline time.Time) (*Conn, error) {
 	}
 	w := waiters.Get().(*waiter)
 	p.waiters = append(p.waiters, w)
+	// Below the cap, the wait is for dials in progress: as long as one
+	// dial may take, no longer. An upstream that takes no connections
+	// (blackholed, its backlog full) then fails these requests as dial
+	// failures, counted against it, as if each had dialed itself.
+	err := ErrNoFreeConns
+	if p.open < p.o.MaxConns {
+		err = errConnectWait
+		if d := time.Now().Add(p.o.DialTimeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
 	p.mu.Unlock()
-	return p.wait(ctx, w, deadline)
+	return p.wait(ctx, w, deadline, err)
 }
 
-// wait blocks until w is served or the deadline or ctx ends. A nil
-// connection with a nil error: the waiter is to dial (already counted).
-func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn, err error) {
+// errConnectWait is the failure of a request that waited behind the dials
+// in progress for as long as a dial may take: the upstream is not taking
+// connections. It is a dial error (a *net.OpError with Op "dial").
+var errConnectWait error = &net.OpError{Op: "dial", Net: "tcp",
+	Err: errors.New("no upstream connection within the dial timeout (the dials in progress did not complete)")}
+
+// wait blocks until w is served or the deadline or ctx ends (then it
+// returns expired or ctx's error). A nil connection with a nil error: the
+// waiter is to dial (already counted).
+func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time, expired error) (c *Conn, err error) {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		tm := time.NewTimer(time.Until(deadline))
@@ -221,7 +241,7 @@ func (p *Pool) wait(ctx context.Context, w *waiter, deadline time.Time) (c *Conn
 		waiters.Put(w)
 		return c, nil
 	case <-timeout:
-		err = ErrNoFreeConns
+		err = expired
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -272,18 +292,23 @@ func (p *Pool) Fresh(ctx context.Context, deadline time.Time, t *Timing) (*Conn,
 // dial opens a connection; it is already counted in p.open and p.dialing.
 func (p *Pool) dial(ctx context.Context, deadline time.Time, t *Timing) (*Conn, error) {
 	start := time.Now()
-	dctx := ctx
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+	// A dial ends at DialTimeout or the request's deadline, whichever
+	// comes first.
+	if d := start.Add(p.o.DialTimeout); deadline.IsZero() || d.Before(deadline) {
+		deadline = d
 	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	var nc net.Conn
 	var err error
 	if p.tlsCfg != nil {
 		nc, err = (&tls.Dialer{NetDialer: &p.dialer, Config: p.tlsCfg}).DialContext(dctx, "tcp", p.o.Addr)
 	} else {
-		nc, err = p.dialer.DialContext(dctx, "tcp", p.o.Addr)
+		dial := p.dialer.DialContext
+		if p.dialFunc != nil {
+			dial = p.dialFunc
+		}
+		nc, err = dial(dctx, "tcp", p.o.Addr)
 	}
 	t.Dial += time.Since(start)
 	t.Dialed = true

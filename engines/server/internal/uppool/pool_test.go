@@ -400,3 +400,35 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// An upstream that takes no connections (every dial hangs): requests
+// queued behind the bounded dials fail as dial failures after the dial
+// timeout, not as a busy pool at their deadline, so the backend's health
+// and breaker count them.
+func TestHangingDialsFailAsDialFailures(t *testing.T) {
+	p := New(Options{Addr: "127.0.0.1:9", DialTimeout: 50 * time.Millisecond})
+	defer p.Close()
+	p.dialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: ctx.Err()}
+	}
+	const n = 3 * maxDialing
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			var tm Timing
+			_, err := p.Get(context.Background(), time.Now().Add(time.Minute), &tm)
+			errs <- err
+		}()
+	}
+	for range n {
+		err := <-errs
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || errors.Is(err, ErrNoFreeConns) {
+			t.Errorf("Get = %v, want a dial failure", err)
+		}
+	}
+	if open, _ := p.Open(); open != 0 {
+		t.Errorf("%d slots still counted after every dial failed", open)
+	}
+}
