@@ -241,3 +241,67 @@ func TestServeGCPercent(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepAliveBodilessResponsesReuse: responses without a body (204, and
+// any answer to HEAD) leave the upstream connection reusable on both
+// engines: ten such requests in a row use one upstream connection.
+func TestKeepAliveBodilessResponsesReuse(t *testing.T) {
+	forEachServer(t, func(t *testing.T, server string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		var conns atomic.Int64 // connections that carried a proxied request
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					br := bufio.NewReader(c)
+					for n := 0; ; n++ {
+						req, err := http.ReadRequest(br)
+						if err != nil {
+							return
+						}
+						if req.URL.Path == "/healthz" {
+							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+							continue
+						}
+						if n == 0 {
+							conns.Add(1)
+						}
+						if req.Method == "HEAD" {
+							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+						} else {
+							io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+						}
+					}
+				}()
+			}
+		}()
+		s := startHardening(t, server, keepAliveConfig("http://"+ln.Addr().String()))
+		for i := range 10 {
+			method := "GET"
+			if i%2 == 1 {
+				method = "HEAD"
+			}
+			req, _ := http.NewRequest(method, "http://"+s.Traffic+"/open/x", nil)
+			res, err := hardeningClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", server, method, err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if want := map[string]int{"GET": 204, "HEAD": 200}[method]; res.StatusCode != want {
+				t.Fatalf("%s: %s answered %d, want %d", server, method, res.StatusCode, want)
+			}
+		}
+		if n := conns.Load(); n != 1 {
+			t.Errorf("%s: 10 bodiless responses took %d upstream connections, want 1", server, n)
+		}
+	})
+}

@@ -335,8 +335,9 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	}
 	// The connection may carry the next request once this response is read
 	// to its end, unless either side asked to close or the body runs to
-	// the close.
-	keep := !up.ConnectionClose() && !rh.ConnectionClose() && up.Header.ContentLength() != -2
+	// the close (a response without a body, to HEAD or a 204 or 304, never
+	// does).
+	keep := !up.ConnectionClose() && !rh.ConnectionClose() && (up.SkipBody || up.Header.ContentLength() != -2)
 	resp := &ctx.Response
 	up.Header.CopyTo(&resp.Header)
 	stripOutbound(&resp.Header, f)
