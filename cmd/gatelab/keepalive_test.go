@@ -305,3 +305,61 @@ func TestKeepAliveBodilessResponsesReuse(t *testing.T) {
 		}
 	})
 }
+
+// TestKeepAliveNoReuseAfter101: an upstream connection that answered 101
+// Switching Protocols speaks another protocol afterwards; neither engine
+// sends the next request on it.
+func TestKeepAliveNoReuseAfter101(t *testing.T) {
+	forEachServer(t, func(t *testing.T, server string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		var reused atomic.Int64 // proxied requests that arrived on a connection after its 101
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					br := bufio.NewReader(c)
+					switched := false
+					for {
+						req, err := http.ReadRequest(br)
+						if err != nil {
+							return
+						}
+						if req.URL.Path == "/healthz" {
+							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+							continue
+						}
+						if switched {
+							reused.Add(1)
+						}
+						switched = true
+						io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n")
+					}
+				}()
+			}
+		}()
+		s := startHardening(t, server, keepAliveConfig("http://"+ln.Addr().String()))
+		for range 2 {
+			// Whatever the client is answered (a 101 it did not ask for
+			// may be passed on or refused), only the upstream side counts.
+			c, err := net.DialTimeout("tcp", s.Traffic, hardeningDial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, rawGet("/open", ""))
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+		if n := reused.Load(); n != 0 {
+			t.Errorf("%s: %d requests were sent on an upstream connection after its 101", server, n)
+		}
+	})
+}

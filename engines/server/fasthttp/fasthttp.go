@@ -336,8 +336,9 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	// The connection may carry the next request once this response is read
 	// to its end, unless either side asked to close or the body runs to
 	// the close (a response without a body, to HEAD or a 204 or 304, never
-	// does).
-	keep := !up.ConnectionClose() && !rh.ConnectionClose() && (up.SkipBody || up.Header.ContentLength() != -2)
+	// does). After a 101 the connection speaks another protocol: never.
+	keep := !up.ConnectionClose() && !rh.ConnectionClose() && (up.SkipBody || up.Header.ContentLength() != -2) &&
+		up.StatusCode() != fasthttp.StatusSwitchingProtocols
 	resp := &ctx.Response
 	up.Header.CopyTo(&resp.Header)
 	stripOutbound(&resp.Header, f)

@@ -69,9 +69,10 @@ func send(c *uppool.Conn, req *http.Request, deadline time.Time) (*http.Response
 
 // release hands the connection back after the response was consumed: to
 // the pool when the body was read to its end and neither side asked to
-// close, closed otherwise.
+// close, closed otherwise (and after a 101: the connection then speaks
+// another protocol).
 func release(p *uppool.Pool, c *uppool.Conn, resp *http.Response, bodyDone bool) {
-	if !bodyDone || resp.Close || c.BR.Buffered() > 0 {
+	if !bodyDone || resp.Close || c.BR.Buffered() > 0 || resp.StatusCode == http.StatusSwitchingProtocols {
 		p.Drop(c)
 		return
 	}
