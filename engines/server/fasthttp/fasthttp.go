@@ -331,7 +331,7 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	upstream := f.Now().Sub(sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
-		return pipeline.Forwarded{Failure: failure(err), Upstream: upstream, Conn: pipeline.ConnTiming(ct)}
+		return pipeline.Forwarded{Failure: failure(err), Upstream: upstream, Conn: ct}
 	}
 	// The connection may carry the next request once this response is read
 	// to its end, unless either side asked to close or the body runs to
@@ -351,7 +351,7 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 		}
 	}
 	res := pipeline.Forwarded{Status: resp.StatusCode(), Upstream: upstream, HeadersAt: now, ResponseBytes: responseBytes(up),
-		Conn: pipeline.ConnTiming(ct)}
+		Conn: ct}
 	if !up.IsBodyStream() {
 		resp.SetBody(up.Body())
 		res.ResponseBytes = int64(len(up.Body()))

@@ -280,7 +280,7 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 		case pipeline.DialFailed(err):
 			fail = pipeline.FailDial
 		}
-		return pipeline.Forwarded{Failure: fail, Upstream: upstream, Conn: pipeline.ConnTiming(ct)}
+		return pipeline.Forwarded{Failure: fail, Upstream: upstream, Conn: ct}
 	}
 
 	h := w.Header()
@@ -307,7 +307,7 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	ex.s.bufs.Put(bp)
 	resp.Body.Close()
 	release(up, pc, resp, copyErr == nil)
-	res := pipeline.Forwarded{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, ResponseBytes: n, Conn: pipeline.ConnTiming(ct)}
+	res := pipeline.Forwarded{Status: resp.StatusCode, Upstream: upstream, HeadersAt: now, ResponseBytes: n, Conn: ct}
 	switch copyErr.(type) {
 	case nil:
 	case readError:

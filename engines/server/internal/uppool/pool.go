@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
 // ErrNoFreeConns is returned by Get when MaxConns connections stayed busy
@@ -38,20 +40,9 @@ type Options struct {
 	BufferSize  int           // read and write buffer per connection (default 16 KiB)
 }
 
-// Timing is what obtaining a connection cost one request.
-type Timing struct {
-	// Wait is the whole time spent getting a usable connection: the pool
-	// pick, waiting at the cap, closing stale ones and dialing.
-	Wait time.Duration
-	// Dial is the part of Wait spent dialing (0 when a pooled one served).
-	Dial time.Duration
-	// Dialed: the connection was newly dialed.
-	Dialed bool
-	// Stale counts pooled connections found closed by the upstream.
-	Stale int
-	// Retried: the request was sent again on a fresh connection.
-	Retried bool
-}
+// Timing is what obtaining a connection cost one request: the pipeline's
+// ConnTiming, filled here and handed to the pipeline as it is.
+type Timing = pipeline.ConnTiming
 
 // Pool holds the connections to one upstream instance. Safe for
 // concurrent use.
@@ -127,17 +118,8 @@ type Conn struct {
 	sent     int64 // request bytes the socket accepted since then
 }
 
-// Reused reports whether the connection came from the idle list.
-func (c *Conn) Reused() bool { return c.reused }
-
-// Received reports whether any byte arrived since Get handed it out.
-func (c *Conn) Received() bool { return c.got > 0 }
-
 // SetDeadline bounds every read and write on the connection.
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
-
-// NetConn is the underlying connection.
-func (c *Conn) NetConn() net.Conn { return c.nc }
 
 type counted struct{ c *Conn }
 
