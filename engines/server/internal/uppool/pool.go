@@ -384,9 +384,9 @@ func (p *Pool) kick() {
 
 func (c *Conn) close() { c.nc.Close() }
 
-// CloseIdle closes every idle connection; connections in use are closed
+// closeIdle closes every idle connection; connections in use are closed
 // when they come back.
-func (p *Pool) CloseIdle() {
+func (p *Pool) closeIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
@@ -403,7 +403,7 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
-	p.CloseIdle()
+	p.closeIdle()
 }
 
 // Open reports the open connections (and dials in progress), and how many
