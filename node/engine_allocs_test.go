@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/internal/rawtcp"
 )
 
 // staticAnswer is what the raw upstream answers to every request.
@@ -19,43 +20,28 @@ const staticAnswer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConte
 // staticAnswer on keep-alive connections, allocating nothing per request.
 func rawUpstream(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
+	answer := []byte(staticAnswer)
+	return rawtcp.Serve(tb, func(c net.Conn) {
+		buf := make([]byte, 16<<10)
+		have := 0
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf[have:])
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16<<10)
-				answer := []byte(staticAnswer)
-				have := 0
-				for {
-					n, err := c.Read(buf[have:])
-					if err != nil {
-						return
-					}
-					have += n
-					for {
-						end := bytes.Index(buf[:have], []byte("\r\n\r\n"))
-						if end < 0 {
-							break
-						}
-						if _, err := c.Write(answer); err != nil {
-							return
-						}
-						have = copy(buf, buf[end+4:have])
-					}
+			have += n
+			for {
+				end := bytes.Index(buf[:have], []byte("\r\n\r\n"))
+				if end < 0 {
+					break
 				}
-			}()
+				if _, err := c.Write(answer); err != nil {
+					return
+				}
+				have = copy(buf, buf[end+4:have])
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // rawClient sends one prebuilt request at a time on one connection and

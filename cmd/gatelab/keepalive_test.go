@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatelab/gatelab/internal/rawtcp"
 	"github.com/gatelab/gatelab/internal/testproc"
 )
 
@@ -128,33 +129,19 @@ func TestKeepAliveUpstreamCloses(t *testing.T) {
 // the connection after reading the second, without answering it. It counts
 // requests by method.
 type resetBackend struct {
-	ln    net.Listener
+	addr  string
 	mu    sync.Mutex
 	count map[string]int
 }
 
 func startResetBackend(t *testing.T) *resetBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &resetBackend{ln: ln, count: map[string]int{}}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go b.serve(c)
-		}
-	}()
+	b := &resetBackend{count: map[string]int{}}
+	b.addr = rawtcp.Serve(t, b.serve)
 	return b
 }
 
 func (b *resetBackend) serve(c net.Conn) {
-	defer c.Close()
 	br := bufio.NewReader(c)
 	for n := 1; ; n++ {
 		req, err := http.ReadRequest(br)
@@ -190,7 +177,7 @@ func (b *resetBackend) requests(method string) int {
 func TestKeepAliveDeadPooledConnection(t *testing.T) {
 	forEachServer(t, func(t *testing.T, server string) {
 		b := startResetBackend(t)
-		s := startHardening(t, server, keepAliveConfig("http://"+b.ln.Addr().String()))
+		s := startHardening(t, server, keepAliveConfig("http://"+b.addr))
 		get := func() exchange { return rawDo(s.Traffic, rawGet("/open", ""), false) }
 		// First GET: a new upstream connection, answered and pooled.
 		if x := get(); x.status != 200 {
@@ -247,43 +234,29 @@ func TestServeGCPercent(t *testing.T) {
 // engines: ten such requests in a row use one upstream connection.
 func TestKeepAliveBodilessResponsesReuse(t *testing.T) {
 	forEachServer(t, func(t *testing.T, server string) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
 		var conns atomic.Int64 // connections that carried a proxied request
-		go func() {
-			for {
-				c, err := ln.Accept()
+		addr := rawtcp.Serve(t, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			for n := 0; ; n++ {
+				req, err := http.ReadRequest(br)
 				if err != nil {
 					return
 				}
-				go func() {
-					defer c.Close()
-					br := bufio.NewReader(c)
-					for n := 0; ; n++ {
-						req, err := http.ReadRequest(br)
-						if err != nil {
-							return
-						}
-						if req.URL.Path == "/healthz" {
-							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-							continue
-						}
-						if n == 0 {
-							conns.Add(1)
-						}
-						if req.Method == "HEAD" {
-							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
-						} else {
-							io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
-						}
-					}
-				}()
+				if req.URL.Path == "/healthz" {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					continue
+				}
+				if n == 0 {
+					conns.Add(1)
+				}
+				if req.Method == "HEAD" {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+				} else {
+					io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+				}
 			}
-		}()
-		s := startHardening(t, server, keepAliveConfig("http://"+ln.Addr().String()))
+		})
+		s := startHardening(t, server, keepAliveConfig("http://"+addr))
 		for i := range 10 {
 			method := "GET"
 			if i%2 == 1 {
@@ -311,41 +284,27 @@ func TestKeepAliveBodilessResponsesReuse(t *testing.T) {
 // sends the next request on it.
 func TestKeepAliveNoReuseAfter101(t *testing.T) {
 	forEachServer(t, func(t *testing.T, server string) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
 		var reused atomic.Int64 // proxied requests that arrived on a connection after its 101
-		go func() {
+		addr := rawtcp.Serve(t, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			switched := false
 			for {
-				c, err := ln.Accept()
+				req, err := http.ReadRequest(br)
 				if err != nil {
 					return
 				}
-				go func() {
-					defer c.Close()
-					br := bufio.NewReader(c)
-					switched := false
-					for {
-						req, err := http.ReadRequest(br)
-						if err != nil {
-							return
-						}
-						if req.URL.Path == "/healthz" {
-							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-							continue
-						}
-						if switched {
-							reused.Add(1)
-						}
-						switched = true
-						io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n")
-					}
-				}()
+				if req.URL.Path == "/healthz" {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					continue
+				}
+				if switched {
+					reused.Add(1)
+				}
+				switched = true
+				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n")
 			}
-		}()
-		s := startHardening(t, server, keepAliveConfig("http://"+ln.Addr().String()))
+		})
+		s := startHardening(t, server, keepAliveConfig("http://"+addr))
 		for range 2 {
 			// Whatever the client is answered (a 101 it did not ask for
 			// may be passed on or refused), only the upstream side counts.

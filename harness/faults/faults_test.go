@@ -9,38 +9,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/internal/rawtcp"
 )
 
 // echoServer answers each line with the same line.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return rawtcp.Serve(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			l, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(l)); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write([]byte(l)); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func roundTrip(addr string, timeout time.Duration) (time.Duration, error) {

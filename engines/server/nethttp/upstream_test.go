@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/engines/server/internal/uppool"
+	"github.com/gatelab/gatelab/internal/rawtcp"
 	"github.com/gatelab/gatelab/internal/upstream"
 )
 
@@ -117,40 +118,24 @@ func TestPoolTimeout(t *testing.T) {
 // A POST whose bytes reached a backend that then reset the connection is
 // answered with an error and never sent twice, even on a reused connection.
 func TestPoolNeverResendsAPostThatReachedTheBackend(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var requests atomic.Int64
-	go func() {
+	host := rawtcp.Serve(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func(c net.Conn) {
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						c.Close()
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if requests.Add(1) == 1 {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-						continue
-					}
-					// The second request: read, then reset.
-					c.(*net.TCPConn).SetLinger(0)
-					c.Close()
-					return
-				}
-			}(c)
+			io.Copy(io.Discard, req.Body)
+			if requests.Add(1) == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				continue
+			}
+			// The second request: read, then reset.
+			c.(*net.TCPConn).SetLinger(0)
+			return
 		}
-	}()
-	host := ln.Addr().String()
+	})
 	p := uppool.New(uppool.Options{Addr: host, MaxConns: 4})
 	t.Cleanup(p.Close)
 	var tm uppool.Timing

@@ -12,13 +12,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/internal/rawtcp"
 )
 
 // backend is a raw HTTP/1.1 server on loopback: each connection answers
 // requests with "ok" until behave says otherwise. It counts requests and
 // connections and reports each connection it closed.
 type backend struct {
-	ln       net.Listener
+	address  string // host:port
 	requests atomic.Int64
 	conns    atomic.Int64
 	closed   chan struct{}
@@ -44,22 +46,11 @@ func startBackend(t *testing.T, behave func(n int, req *http.Request) action) *b
 
 func startBackendIdle(t *testing.T, behave func(n int, req *http.Request) action, idle time.Duration) *backend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &backend{ln: ln, closed: make(chan struct{}, 64), behave: behave, idle: idle}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.conns.Add(1)
-			go b.serve(c)
-		}
-	}()
+	b := &backend{closed: make(chan struct{}, 64), behave: behave, idle: idle}
+	b.address = rawtcp.Serve(t, func(c net.Conn) {
+		b.conns.Add(1)
+		b.serve(c)
+	})
 	return b
 }
 
@@ -95,7 +86,7 @@ func (b *backend) serve(c net.Conn) {
 	}
 }
 
-func (b *backend) addr() string { return b.ln.Addr().String() }
+func (b *backend) addr() string { return b.address }
 
 // do runs one exchange the way the engines do: Get, write, read the
 // response, Put or Drop; a failure is sent again on a Fresh connection
