@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/policy"
@@ -123,6 +124,14 @@ type Policy struct {
 	// "no decision" (an error wrapping ErrNoDecision). 0: no deadline beyond
 	// ctx. In-process engines may ignore it.
 	Deadline time.Duration
+}
+
+// Invalid is the error a limiter engine returns for a policy outside what
+// it supports: "no decision" (it wraps ErrNoDecision), naming the engine
+// and the policy.
+func (p Policy) Invalid(engine string) error {
+	return fmt.Errorf("%w: %s limiter: invalid policy %q (limit %d, window %v, algorithm %d)",
+		ErrNoDecision, engine, p.Name, p.Limit, p.Window, p.Algorithm)
 }
 
 // LimitDecision is a limiter's answer for one request.

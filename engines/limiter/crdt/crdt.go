@@ -174,7 +174,7 @@ func (l *Limiter) Node() string { return l.name }
 func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipeline.LimitDecision, error) {
 	if p.Limit <= 0 || p.Window <= 0 || p.Window > maxWindow ||
 		(p.Algorithm != pipeline.SlidingWindow && p.Algorithm != pipeline.GCRA) {
-		return pipeline.LimitDecision{}, policyError(p)
+		return pipeline.LimitDecision{}, p.Invalid("crdt")
 	}
 	limit := p.Limit
 	mn := l.members.Load()
@@ -235,11 +235,6 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 		Reset:      time.Unix(0, d.Reset),
 		RetryAfter: d.RetryAfter,
 	}, nil
-}
-
-func policyError(p pipeline.Policy) error {
-	return fmt.Errorf("%w: crdt limiter: invalid policy %q (limit %d, window %v, algorithm %d)",
-		pipeline.ErrNoDecision, p.Name, p.Limit, p.Window, p.Algorithm)
 }
 
 // locate returns the shard of a key whose maphash is h, the shard's number,

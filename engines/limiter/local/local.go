@@ -52,7 +52,7 @@ func newLimiter(opts engines.LimiterOptions) *Limiter {
 func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipeline.LimitDecision, error) {
 	if p.Limit <= 0 || p.Window <= 0 || p.Window > maxWindow ||
 		(p.Algorithm != pipeline.SlidingWindow && p.Algorithm != pipeline.GCRA) {
-		return pipeline.LimitDecision{}, policyError(p)
+		return pipeline.LimitDecision{}, p.Invalid("local")
 	}
 	limit := p.Limit
 	if l.nodes > 1 {
@@ -95,11 +95,6 @@ func (l *Limiter) Allow(_ context.Context, key string, p pipeline.Policy) (pipel
 		Reset:      time.Unix(0, d.Reset),
 		RetryAfter: d.RetryAfter,
 	}, nil
-}
-
-func policyError(p pipeline.Policy) error {
-	return fmt.Errorf("%w: local limiter: invalid policy %q (limit %d, window %v, algorithm %d)",
-		pipeline.ErrNoDecision, p.Name, p.Limit, p.Window, p.Algorithm)
 }
 
 // sweep inspects every slot of every shard and frees the keys idle at now,

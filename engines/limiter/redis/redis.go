@@ -209,8 +209,7 @@ func redactURLError(err error) error {
 func (l *Limiter) Allow(ctx context.Context, key string, p pipeline.Policy) (pipeline.LimitDecision, error) {
 	if p.Limit <= 0 || p.Limit > MaxLimit || p.Window < MinWindow || p.Window > MaxWindow ||
 		(p.Algorithm != pipeline.SlidingWindow && p.Algorithm != pipeline.GCRA) {
-		return pipeline.LimitDecision{}, fmt.Errorf("%w: redis limiter: invalid policy %q (limit %d, window %v, algorithm %d)",
-			pipeline.ErrNoDecision, p.Name, p.Limit, p.Window, p.Algorithm)
+		return pipeline.LimitDecision{}, p.Invalid("redis")
 	}
 	if l.cache != nil {
 		if d, ok := l.cache.get(key, p, time.Now()); ok {
