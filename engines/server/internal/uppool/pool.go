@@ -111,7 +111,6 @@ type Conn struct {
 	BW *bufio.Writer
 
 	nc       net.Conn
-	p        *Pool
 	lastUsed time.Time
 	reused   bool
 	got      int64 // response bytes read since the connection was handed out
@@ -145,28 +144,24 @@ func (p *Pool) Get(ctx context.Context, deadline time.Time, t *Timing) (*Conn, e
 
 func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing) (*Conn, error) {
 	for {
+		var c *Conn
 		p.mu.Lock()
 		if n := len(p.idle); n > 0 {
-			c := p.idle[n-1]
+			c = p.idle[n-1]
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
-			if c.usable(now, p.o.IdleTimeout) {
-				c.handOut(true)
-				return c, nil
+		} else {
+			var err error
+			if c, err = p.reserve(ctx, deadline); err != nil {
+				return nil, err
 			}
-			t.Stale++
-			p.Drop(c)
-			continue
+			if c == nil {
+				return p.dial(ctx, deadline, t)
+			}
+			now = time.Now() // handed over after a wait
 		}
-		c, err := p.reserve(ctx, deadline)
-		if err != nil {
-			return nil, err
-		}
-		if c == nil {
-			return p.dial(ctx, deadline, t)
-		}
-		if c.usable(time.Now(), p.o.IdleTimeout) {
+		if c.usable(now, p.o.IdleTimeout) {
 			c.handOut(true)
 			return c, nil
 		}
@@ -304,7 +299,7 @@ func (p *Pool) dial(ctx context.Context, deadline time.Time, t *Timing) (*Conn, 
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{nc: nc, p: p}
+	c := &Conn{nc: nc}
 	c.BR = bufio.NewReaderSize(counted{c}, p.o.BufferSize)
 	c.BW = bufio.NewWriterSize(counted{c}, p.o.BufferSize)
 	c.handOut(false)
