@@ -327,7 +327,8 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 	pl := ex.s.pool(f.Target)
 	var ct uppool.Timing
 	sent := f.Now()
-	c, err := roundTrip(pl, r, up, f.Deadline, &ct, hasBody)
+	c, err := pl.Exchange(context.Background(), f.Deadline, &ct, b2s(rh.Method()), hasBody,
+		func(c *uppool.Conn) error { return send(c, r, up, f.Deadline) })
 	upstream := f.Now().Sub(sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
@@ -369,31 +370,6 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 // wholeBody is the largest response body (with a Content-Length) read
 // whole before answering; larger and chunked bodies are streamed.
 const wholeBody = 64 << 10
-
-// roundTrip sends req on a pooled connection and reads the response head
-// (and a small body whole). A request that failed on a reused connection
-// goes once more on a fresh one when uppool.MayRetry allows it.
-func roundTrip(pl *uppool.Pool, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, t *uppool.Timing, hasBody bool) (*uppool.Conn, error) {
-	c, err := pl.Get(context.Background(), deadline, t)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = send(c, req, resp, deadline)
-		if err == nil {
-			return c, nil
-		}
-		retry := !t.Retried && !pipeline.IsTimeout(err) && uppool.MayRetry(c, b2s(req.Header.Method()), hasBody)
-		pl.Drop(c)
-		if !retry {
-			return nil, err
-		}
-		t.Retried = true
-		if c, err = pl.Fresh(context.Background(), deadline, t); err != nil {
-			return nil, err
-		}
-	}
-}
 
 // send writes req and reads the response head; a body of up to wholeBody
 // bytes with a Content-Length is read whole, any other becomes resp's body

@@ -24,30 +24,21 @@ import (
 // errTimeout marks a deadline hit on the upstream connection.
 var errTimeout = errors.New("upstream timeout")
 
-// roundTrip writes req on a pooled connection and reads the response head.
-// A request that failed on a reused connection goes once more on a fresh
-// one when uppool.MayRetry allows it. The caller must hand the connection
-// back with release after consuming resp.Body.
+// roundTrip writes req on a pooled connection and reads the response head
+// (uppool's Exchange: sent once more on a fresh connection when the rule
+// allows). The caller must hand the connection back with release after
+// consuming resp.Body.
 func roundTrip(ctx context.Context, p *uppool.Pool, req *http.Request, deadline time.Time, t *uppool.Timing) (*http.Response, *uppool.Conn, error) {
-	c, err := p.Get(ctx, deadline, t)
+	var resp *http.Response
+	c, err := p.Exchange(ctx, deadline, t, req.Method, req.Body != nil, func(c *uppool.Conn) error {
+		var err error
+		resp, err = send(c, req, deadline)
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	for {
-		resp, err := send(c, req, deadline)
-		if err == nil {
-			return resp, c, nil
-		}
-		retry := !t.Retried && !errors.Is(err, errTimeout) && uppool.MayRetry(c, req.Method, req.Body != nil)
-		p.Drop(c)
-		if !retry {
-			return nil, nil, err
-		}
-		t.Retried = true
-		if c, err = p.Fresh(ctx, deadline, t); err != nil {
-			return nil, nil, err
-		}
-	}
+	return resp, c, nil
 }
 
 // send sends req (closing req.Body) and reads the response head.

@@ -32,7 +32,9 @@
 //     of the request reached the socket or its method is safe (GET, HEAD,
 //     OPTIONS, TRACE; RFC 9110 9.2.1). A POST whose bytes reached an
 //     upstream that then reset the connection is never sent twice. The
-//     retry goes on a connection from Fresh (always newly dialed).
+//     retry goes on a connection from Fresh (always newly dialed). Exchange
+//     is that whole sequence (Get, send, the retry rule, Fresh), which both
+//     engines call with their own send.
 //   - Timing reports what getting the connection cost: the wait (pool pick,
 //     waiting at the cap and dialing, all of it) and the dial alone, plus
 //     how many pooled connections were found closed and whether the request

@@ -409,6 +409,37 @@ func (p *Pool) Open() (open, idle int) {
 	return p.open, len(p.idle)
 }
 
+// Exchange runs one request's exchange the way both engines do: a
+// connection from Get, send on it (write the request, read the response
+// head), and, when send fails on a reused connection and MayRetry allows
+// it (and the failure was not a timeout), send once more on a connection
+// from Fresh. On success the caller owns the returned connection (Put or
+// Drop it); on failure every connection used has been dropped.
+func (p *Pool) Exchange(ctx context.Context, deadline time.Time, t *Timing, method string, hasBody bool,
+	send func(c *Conn) error) (*Conn, error) {
+	c, err := p.Get(ctx, deadline, t)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = send(c)
+		if err == nil {
+			return c, nil
+		}
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		retry := !t.Retried && !timedOut && MayRetry(c, method, hasBody)
+		p.Drop(c)
+		if !retry {
+			return nil, err
+		}
+		t.Retried = true
+		if c, err = p.Fresh(ctx, deadline, t); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // MayRetry reports whether a request that failed on c may be sent again on
 // a connection from Fresh. See the package doc for the rule.
 func MayRetry(c *Conn, method string, hasBody bool) bool {

@@ -88,36 +88,26 @@ func (b *backend) serve(c net.Conn) {
 
 func (b *backend) addr() string { return b.address }
 
-// do runs one exchange the way the engines do: Get, write, read the
-// response, Put or Drop; a failure is sent again on a Fresh connection
-// when MayRetry allows. It returns the error and the Timing.
+// do runs one exchange the way the engines do (Exchange), then Puts or
+// Drops the connection as the response says.
 func do(p *Pool, method, body string) (Timing, error) {
 	var t Timing
 	deadline := time.Now().Add(5 * time.Second)
-	c, err := p.Get(context.Background(), deadline, &t)
+	var resp *http.Response
+	c, err := p.Exchange(context.Background(), deadline, &t, method, body != "", func(c *Conn) error {
+		var err error
+		resp, err = exchange(c, method, body, deadline)
+		return err
+	})
 	if err != nil {
 		return t, err
 	}
-	for {
-		resp, err := exchange(c, method, body, deadline)
-		if err == nil {
-			if resp.Close {
-				p.Drop(c)
-			} else {
-				p.Put(c)
-			}
-			return t, nil
-		}
-		retry := !t.Retried && MayRetry(c, method, body != "")
+	if resp.Close {
 		p.Drop(c)
-		if !retry {
-			return t, err
-		}
-		t.Retried = true
-		if c, err = p.Fresh(context.Background(), deadline, &t); err != nil {
-			return t, err
-		}
+	} else {
+		p.Put(c)
 	}
+	return t, nil
 }
 
 func exchange(c *Conn, method, body string, deadline time.Time) (*http.Response, error) {
