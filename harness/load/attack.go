@@ -353,33 +353,57 @@ func (c *collector) flush() {
 func (c *collector) collect(results <-chan *vegeta.Result) time.Duration {
 	ticker := time.NewTicker(tickEvery)
 	defer ticker.Stop()
-	var cpu0 time.Duration
-	var warmed <-chan time.Time // nil: no warm-up to wait for
-	if c.warmup > 0 {
-		t := time.NewTimer(c.warmup - time.Since(c.start))
-		defer t.Stop()
-		warmed = t.C
-	} else {
-		cpu0 = cpuTime()
-	}
-	started := c.warmup <= 0
+	cpu := startCPUMeter(c.start, c.warmup)
+	defer cpu.stop()
 	for {
 		select {
 		case r, ok := <-results:
 			if !ok {
 				c.flush()
-				if !started {
-					return 0
-				}
-				return cpuTime() - cpu0
+				return cpu.used()
 			}
 			c.add(r)
 		case <-ticker.C:
 			c.flush()
-		case <-warmed:
-			cpu0 = cpuTime()
-			started = true
+		case <-cpu.warmed:
+			cpu.warm()
 		}
+	}
+}
+
+// cpuMeter measures this process's CPU time from the end of a warm-up.
+type cpuMeter struct {
+	warmed <-chan time.Time // fires when the warm-up ends; nil: none left
+	timer  *time.Timer
+	cpu0   time.Duration
+	warmUp bool // the warm-up has ended and cpu0 is set
+}
+
+func startCPUMeter(start time.Time, warmup time.Duration) *cpuMeter {
+	m := &cpuMeter{}
+	if warmup > 0 {
+		m.timer = time.NewTimer(warmup - time.Since(start))
+		m.warmed = m.timer.C
+	} else {
+		m.warm()
+	}
+	return m
+}
+
+// warm marks the warm-up's end (call it when warmed fires).
+func (m *cpuMeter) warm() { m.cpu0, m.warmUp, m.warmed = cpuTime(), true, nil }
+
+// used is the CPU time since the warm-up ended (0 if it never did).
+func (m *cpuMeter) used() time.Duration {
+	if !m.warmUp {
+		return 0
+	}
+	return cpuTime() - m.cpu0
+}
+
+func (m *cpuMeter) stop() {
+	if m.timer != nil {
+		m.timer.Stop()
 	}
 }
 

@@ -451,16 +451,8 @@ func (w *closedWorker) handOver(last bool) {
 func (a *closedAttack) collect(c *collector, workers []*closedWorker) time.Duration {
 	ticker := time.NewTicker(tickEvery)
 	defer ticker.Stop()
-	var cpu0 time.Duration
-	var warmed <-chan time.Time
-	if a.warmup > 0 {
-		t := time.NewTimer(a.warmup - time.Since(a.start))
-		defer t.Stop()
-		warmed = t.C
-	} else {
-		cpu0 = cpuTime()
-	}
-	started := a.warmup <= 0
+	cpu := startCPUMeter(a.start, a.warmup)
+	defer cpu.stop()
 	live := len(workers) // workers not done
 	var epoch uint32     // the current epoch (0: before the first tick)
 	waiting := 0         // running workers yet to hand over for epoch
@@ -469,10 +461,7 @@ func (a *closedAttack) collect(c *collector, workers []*closedWorker) time.Durat
 		case ch, ok := <-a.chunks:
 			if !ok {
 				c.flush()
-				if !started {
-					return 0
-				}
-				return cpuTime() - cpu0
+				return cpu.used()
 			}
 			w := ch.w
 			for _, text := range ch.errs {
@@ -499,9 +488,8 @@ func (a *closedAttack) collect(c *collector, workers []*closedWorker) time.Durat
 			}
 			epoch = a.epoch.Add(1) // the workers hand over what they have
 			waiting = live
-		case <-warmed:
-			cpu0 = cpuTime()
-			started = true
+		case <-cpu.warmed:
+			cpu.warm()
 		}
 	}
 }
