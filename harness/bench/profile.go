@@ -22,7 +22,9 @@ type Profile struct {
 var Profiles = []Profile{
 	{Name: "quick", Reps: 2, Description: "make bench: every server x router on steady, the limiters on limiter-accuracy and redis-down, throughput beside nginx and haproxy; about 5 minutes on 2 cores",
 		Scenarios: []string{"steady", "limiter-accuracy", "redis-down", "throughput"}},
-	{Name: "ci", Reps: 3, Description: "pull requests: the quick scenarios with ratio budgets against the in-run baseline",
+	// ci runs 4 repetitions: the fewest with which gatelab report -baseline
+	// (a U test over repetitions) can call a change significant at 0.05.
+	{Name: "ci", Reps: 4, Description: "pull requests: the quick scenarios with ratio budgets against the in-run baseline; 4 repetitions, the fewest a baseline comparison can judge",
 		Scenarios: []string{"steady", "limiter-accuracy", "redis-down", "throughput"}},
 	{Name: "full", Reps: 5, Description: "every scenario, five repetitions"},
 }

@@ -17,9 +17,11 @@ import (
 
 // Run performs a bench run: every planned scenario on its targets, its
 // repetitions interleaved, budgets evaluated on the medians, and
-// results.json plus junit.xml written to Out/RunID/. The error is non-nil
-// only when nothing could be measured (bad input: an *InputError; a
-// dependency required but missing); otherwise Results says how the run went
+// results.json, junit.xml, report.md and report.html written to
+// Out/RunID/. The error is non-nil when nothing could be measured (bad
+// input: an *InputError; a dependency required but missing; Results is
+// then nil) or when a file could not be written after the run (Results is
+// then set); otherwise Results says how the run went
 // and its ExitCode is the process's. Every process started is stopped
 // before Run returns, also when ctx is cancelled.
 func Run(ctx context.Context, o Options) (*reports.Results, error) {
@@ -100,6 +102,11 @@ func Run(ctx context.Context, o Options) (*reports.Results, error) {
 		return res, fmt.Errorf("writing junit.xml: %w", err)
 	}
 	lab.summary(res)
+	// report.md and report.html: rendered from what results.json holds, the
+	// same as gatelab report -in does later.
+	if _, err := reports.WriteReportFiles(dir, res); err != nil {
+		return res, fmt.Errorf("writing the reports (results.json is written; gatelab report -in renders them again): %w", err)
+	}
 	return res, nil
 }
 
@@ -234,7 +241,7 @@ func (l *lab) summary(res *reports.Results) {
 	if len(skipped) > 0 {
 		fmt.Fprintf(w, "\nSKIPPED (%d):\n  %s\n", len(skipped), strings.Join(skipped, "\n  "))
 	}
-	fmt.Fprintf(w, "\nverdict: %s (exit %d); results in %s\n", res.Verdict, res.ExitCode, l.dir)
+	fmt.Fprintf(w, "\nverdict: %s (exit %d); results in %s (results.json, junit.xml, report.md, report.html)\n", res.Verdict, res.ExitCode, l.dir)
 }
 
 // budgetSkip is a verdict for a budget that could not be evaluated.
