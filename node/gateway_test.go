@@ -745,7 +745,7 @@ var gatewayCases = []struct {
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		for _, want := range []string{`gatelab_requests_total{method="GET",route="users-v2",status_class="2xx"}`, "gatelab_request_duration_seconds_bucket", "gatelab_engine_info{", "gatelab_config_version 1"} {
+		for _, want := range []string{`gatelab_requests_total{code="200",method="GET",route="users-v2",status_class="2xx"}`, "gatelab_request_duration_seconds_bucket", "gatelab_engine_info{", "gatelab_config_version 1"} {
 			if !bytes.Contains(b, []byte(want)) {
 				t.Errorf("metrics lack %s", want)
 			}

@@ -119,6 +119,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// gatelab_build_info: what "gatelab version" prints.
+	bi := readBuildInfo()
+	n.Gateway.Metrics().SetBuildInfo(bi.Version, bi.Revision, bi.Go)
 	ctl, err := n.StartControl(st, src, logger)
 	if err != nil {
 		n.Shutdown(context.Background())

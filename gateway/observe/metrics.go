@@ -3,6 +3,9 @@ package observe
 import (
 	"net/http"
 	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +52,36 @@ func statusClass(status int) int {
 		return classCount - 1
 	}
 	return c
+}
+
+// The code label. Codes 100..599 are their own value ("418"); anything else
+// is codeOther, so a misbehaving upstream cannot create series. Within a
+// status class a code has an index 0..99 (status%100); codeOtherIndex is the
+// slot of codeOther (always in class 5xx, as statusClass counts it).
+const (
+	minCode        = 100
+	maxCode        = 599
+	codeOther      = "other"
+	codeOtherIndex = 100
+	codesPerClass  = codeOtherIndex + 1
+)
+
+// codeLabels are the code label values of 100..599, rendered once so the
+// request path never formats a number.
+var codeLabels = func() (l [maxCode - minCode + 1]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(minCode + i)
+	}
+	return l
+}()
+
+// statusCode returns the class index, the index of the code within its
+// class's table and the code label value of a status.
+func statusCode(status int) (class, idx int, label string) {
+	if status < minCode || status > maxCode {
+		return classCount - 1, codeOtherIndex, codeOther
+	}
+	return status/100 - 1, status % 100, codeLabels[status-minCode]
 }
 
 // Reason is why the gateway answered a request itself instead of (or after
@@ -181,6 +214,14 @@ type Metrics struct {
 	configVersion prometheus.Gauge
 	configReloads *prometheus.CounterVec
 	engineInfo    *prometheus.GaugeVec
+	buildInfo     *prometheus.GaugeVec
+
+	// openConns is gatelab_open_connections{listener="traffic"}, kept by
+	// the listener CountTrafficConns returns.
+	openConns prometheus.Gauge
+	// upstreamConns is gatelab_upstream_open_connections, read from the
+	// server engine's pools at scrape time.
+	upstreamConns *upstreamConnsCollector
 
 	logDropped prometheus.Counter
 	logWritten prometheus.Counter
@@ -193,10 +234,15 @@ type Metrics struct {
 	propagation     *prometheus.HistogramVec
 	configApplied   *prometheus.CounterVec
 
-	mu     sync.Mutex
-	routes map[string]*RouteMetrics
-	tiers  map[string]*TierMetrics
+	mu sync.Mutex
+	// handles are the route handles given out and not retired, by route
+	// and backend, so RetainRoutes can delete the upstream series of a
+	// backend a route no longer uses.
+	handles map[routeBackend]*RouteMetrics
+	tiers   map[string]*TierMetrics
 }
+
+type routeBackend struct{ route, backend string }
 
 // NewMetrics creates the gateway's own registry (never the global default
 // one, so several gateways can live in one test binary), registers the
@@ -204,14 +250,14 @@ type Metrics struct {
 // the scrape handler.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg:    prometheus.NewRegistry(),
-		routes: make(map[string]*RouteMetrics),
-		tiers:  make(map[string]*TierMetrics),
+		reg:     prometheus.NewRegistry(),
+		handles: make(map[routeBackend]*RouteMetrics),
+		tiers:   make(map[string]*TierMetrics),
 	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatelab_requests_total",
-		Help: "Requests answered by the gateway, by route id (\"none\" when no route matched), method and status class.",
-	}, []string{"route", "method", "status_class"})
+		Help: "Requests answered by the gateway, by route id (\"none\" when no route matched), method, status class and status code (100..599, \"other\" for anything else).",
+	}, []string{"route", "method", "status_class", "code"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatelab_request_duration_seconds",
 		Help:    "Time from reading the request to finishing the response, by route.",
@@ -219,9 +265,9 @@ func NewMetrics() *Metrics {
 	}, []string{"route"})
 	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatelab_upstream_duration_seconds",
-		Help:    "Time spent waiting on the upstream (request sent to response finished), by route; requests that never reached an upstream are not observed.",
+		Help:    "Time spent waiting on the upstream (request sent to response finished), by route and backend; requests that never reached an upstream are not observed.",
 		Buckets: latencyBuckets,
-	}, []string{"route"})
+	}, []string{"route", "backend"})
 	m.overhead = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatelab_gateway_overhead_seconds",
 		Help:    "Request duration minus upstream duration: the time the gateway itself added, by route.",
@@ -229,22 +275,22 @@ func NewMetrics() *Metrics {
 	}, []string{"route"})
 	m.connect = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatelab_upstream_connect_seconds",
-		Help:    "Time a forwarded request spent getting an upstream connection (a pooled one, waiting at max_conns_per_backend, closing ones the upstream had closed, dialing), by route; part of gatelab_upstream_duration_seconds.",
+		Help:    "Time a forwarded request spent getting an upstream connection (a pooled one, waiting at max_conns_per_backend, closing ones the upstream had closed, dialing), by route and backend; part of gatelab_upstream_duration_seconds.",
 		Buckets: overheadBuckets,
-	}, []string{"route"})
+	}, []string{"route", "backend"})
 	m.dial = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatelab_upstream_dial_seconds",
-		Help:    "Time to open a new upstream connection (TCP, and TLS for https), by route; observed only for requests that dialed.",
+		Help:    "Time to open a new upstream connection (TCP, and TLS for https), by route and backend; observed only for requests that dialed.",
 		Buckets: overheadBuckets,
-	}, []string{"route"})
+	}, []string{"route", "backend"})
 	m.stale = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatelab_upstream_stale_connections_total",
-		Help: "Pooled upstream connections found closed by the upstream (its keep-alive timeout or request cap) and discarded before a request was written to them, by route.",
-	}, []string{"route"})
+		Help: "Pooled upstream connections found closed by the upstream (its keep-alive timeout or request cap) and discarded before a request was written to them, by route and backend.",
+	}, []string{"route", "backend"})
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatelab_upstream_retries_total",
-		Help: "Requests sent again on a fresh upstream connection after a reused one failed before any response byte (bodiless requests not written at all, or safe methods), by route.",
-	}, []string{"route"})
+		Help: "Requests sent again on a fresh upstream connection after a reused one failed before any response byte (bodiless requests not written at all, or safe methods), by route and backend.",
+	}, []string{"route", "backend"})
 	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatelab_rejections_total",
 		Help: "Requests the gateway answered with an error of its own, by route and reason code.",
@@ -270,6 +316,18 @@ func NewMetrics() *Metrics {
 		Name: "gatelab_engine_info",
 		Help: "Engines this gateway runs; always 1, the labels carry the information.",
 	}, []string{"server", "router", "limiter"})
+	m.buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatelab_build_info",
+		Help: "Build of the running binary; always 1, the labels carry the information (module version, VCS revision, Go toolchain).",
+	}, []string{"version", "revision", "goversion"})
+	m.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "gatelab_open_connections",
+		Help:        "Client connections currently open on the listener (accepted and not yet closed, whoever closes them).",
+		ConstLabels: prometheus.Labels{"listener": "traffic"},
+	})
+	m.upstreamConns = &upstreamConnsCollector{desc: prometheus.NewDesc("gatelab_upstream_open_connections",
+		"Connections currently open from the upstream pools to the instances of each backend of the served config (idle and in use, not counting dials in progress).",
+		[]string{"backend"}, nil)}
 	m.logDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatelab_access_log_dropped_total",
 		Help: "Access-log lines dropped because the queue was full or the output failed.",
@@ -309,8 +367,7 @@ func NewMetrics() *Metrics {
 		Help: "Config snapshots applied by the control plane, by source (file, admin, etcd, startup). Refusals are in the audit log and gatelab_config_reloads_total.",
 	}, []string{"source"})
 
-	m.reg.MustRegister(
-		m.instanceHealthy, m.healthChanges, m.breakerState, m.breakerChanges, m.propagation, m.configApplied,
+	m.reg.MustRegister(append(m.families(),
 		// go_sched_latencies_seconds: how long runnable goroutines
 		// waited for a CPU, the queueing a request meets inside the
 		// process (before decide, and when its upstream answer is in) when
@@ -318,13 +375,13 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.upstream, m.overhead, m.connect, m.dial, m.stale, m.retries, m.rejections, m.rlDecision, m.rlLatency,
-		m.configVersion, m.configReloads, m.engineInfo,
-		m.logDropped, m.logWritten, m.inFlight,
-	)
+	)...)
 	// Both results exist from the start so rate() sees the first failure.
 	m.configReloads.WithLabelValues("success")
 	m.configReloads.WithLabelValues("failure")
+	// The series exists in every process; the binary replaces the values
+	// with its own (SetBuildInfo).
+	m.SetBuildInfo("", "", runtime.Version())
 
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		// A failing collector must not blank the whole scrape.
@@ -333,6 +390,16 @@ func NewMetrics() *Metrics {
 		Registry: m.reg,
 	})
 	return m
+}
+
+// families are the collectors of every gatelab_* family Metrics owns.
+func (m *Metrics) families() []prometheus.Collector {
+	return []prometheus.Collector{
+		m.requests, m.duration, m.upstream, m.overhead, m.connect, m.dial, m.stale, m.retries, m.rejections, m.rlDecision, m.rlLatency,
+		m.configVersion, m.configReloads, m.engineInfo, m.buildInfo,
+		m.logDropped, m.logWritten, m.inFlight, m.openConns, m.upstreamConns,
+		m.instanceHealthy, m.healthChanges, m.breakerState, m.breakerChanges, m.propagation, m.configApplied,
+	}
 }
 
 // Registry returns the gateway's registry, for tests and for registering
@@ -351,6 +418,22 @@ func (m *Metrics) SetEngines(server, router, limiter string) {
 	m.mu.Lock()
 	m.limiterEngine = limiter
 	m.mu.Unlock()
+}
+
+// SetBuildInfo records the binary's build in gatelab_build_info, replacing
+// any earlier value: version is the module version, revision the VCS
+// revision, goVersion the toolchain. Go's "(devel)" and "(unknown)" read
+// "devel" and "unknown"; an empty version reads "devel", an empty revision
+// or toolchain "unknown".
+func (m *Metrics) SetBuildInfo(version, revision, goVersion string) {
+	clean := func(v, empty string) string {
+		if v = strings.Trim(v, "()"); v == "" {
+			return empty
+		}
+		return v
+	}
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(clean(version, "devel"), clean(revision, "unknown"), clean(goVersion, "unknown")).Set(1)
 }
 
 // SetConfigVersion records the version of the snapshot now serving traffic.
@@ -377,13 +460,17 @@ func (m *Metrics) InstanceHealth(backend, instance string, healthy bool) {
 }
 
 // InstanceKnown publishes an instance's current health without counting a
-// change (at config load).
+// change (at config load). Both gatelab_backend_health_changes_total series
+// of the backend (to="in", to="out") exist from then on, at 0 until the
+// first change, so rate() and increase() see it.
 func (m *Metrics) InstanceKnown(backend, instance string, healthy bool) {
 	v := 0.0
 	if healthy {
 		v = 1
 	}
 	m.instanceHealthy.WithLabelValues(backend, instance).Set(v)
+	m.healthChanges.WithLabelValues(backend, "in")
+	m.healthChanges.WithLabelValues(backend, "out")
 }
 
 // BreakerState records a breaker transition; code is the numeric state
@@ -392,6 +479,15 @@ func (m *Metrics) BreakerState(backend string, code int, name string, transition
 	m.breakerState.WithLabelValues(backend).Set(float64(code))
 	if transition {
 		m.breakerChanges.WithLabelValues(backend, name).Inc()
+	}
+}
+
+// BreakerKnown creates a backend's gatelab_circuit_breaker_transitions_total
+// series for each state name, at 0, so an alert on rate() or increase()
+// sees the first transition (call it at config load with every state).
+func (m *Metrics) BreakerKnown(backend string, states ...string) {
+	for _, st := range states {
+		m.breakerChanges.WithLabelValues(backend, st)
 	}
 }
 
@@ -416,19 +512,24 @@ func (m *Metrics) AccessLogDropped() prometheus.Counter { return m.logDropped }
 // AccessLogWritten: see AccessLogDropped.
 func (m *Metrics) AccessLogWritten() prometheus.Counter { return m.logWritten }
 
-// ForRoute returns the metrics handle of a route id, creating it on first
-// use; later calls with the same id return the same handle, so snapshots
-// built by successive reloads share it. Safe for concurrent use, but it takes
-// a lock: call it when a snapshot is built, keep the handle next to the
-// route, and use only the handle per request. Use UnmatchedRoute for requests
-// no route matched.
-func (m *Metrics) ForRoute(id string) *RouteMetrics {
+// ForRoute returns the metrics handle of a route id whose requests go to
+// backend ("" for a route the gateway answers itself, and for
+// UnmatchedRoute), creating it on first use. Later calls with the same id
+// and backend return the same handle, so snapshots built by successive
+// reloads share it; a reload that gives the route another backend gets a
+// new handle, whose upstream series carry the new backend label (the
+// route's request and rejection counters continue where they were: they
+// have no backend label). Safe for concurrent use, but it takes a lock: call
+// it when a snapshot is built, keep the handle next to the route, and use
+// only the handle per request.
+func (m *Metrics) ForRoute(id, backend string) *RouteMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.routes[id]
+	k := routeBackend{id, backend}
+	r := m.handles[k]
 	if r == nil {
-		r = &RouteMetrics{m: m, id: id}
-		m.routes[id] = r
+		r = &RouteMetrics{m: m, id: id, backend: backend}
+		m.handles[k] = r
 	}
 	return r
 }
@@ -450,59 +551,99 @@ func (m *Metrics) ForTier(name string) *TierMetrics {
 	return t
 }
 
-// RetainRoutes deletes the series and cached handles of every route id not
-// in keep (UnmatchedRoute is always kept), so routes removed by a reload stop
-// being exported. Handles still held by requests of the old snapshot keep
-// working, but what they count afterwards is no longer exported.
-func (m *Metrics) RetainRoutes(keep []string) {
+// RetainRoutes keeps the handles in keep (those of the snapshot now
+// serving; nil handles are ignored) and the UnmatchedRoute ones, and
+// deletes the rest: every series of a route id no handle in keep has (a
+// route removed by a reload), and the upstream series of a route and
+// backend pair not in keep (a route whose backend a reload changed). So a
+// route exports one backend at a time and removed routes stop being
+// exported. Handles still held by requests of the old snapshot keep working,
+// but what they count afterwards is no longer exported. Call it after the
+// new snapshot is swapped in.
+func (m *Metrics) RetainRoutes(keep ...*RouteMetrics) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	want := make(map[string]bool, len(keep)+1)
-	for _, id := range keep {
-		want[id] = true
-	}
-	want[UnmatchedRoute] = true
-	for id := range m.routes {
-		if want[id] {
-			continue
+	wantID := make(map[string]bool, len(keep)+1)
+	wantPair := make(map[routeBackend]bool, len(keep))
+	for _, r := range keep {
+		if r != nil {
+			wantID[r.id] = true
+			wantPair[routeBackend{r.id, r.backend}] = true
 		}
-		delete(m.routes, id)
-		l := prometheus.Labels{"route": id}
-		m.requests.DeletePartialMatch(l)
-		m.rejections.DeletePartialMatch(l)
-		m.duration.Delete(l)
-		m.upstream.Delete(l)
-		m.overhead.Delete(l)
+	}
+	wantID[UnmatchedRoute] = true
+	for k := range m.handles {
+		switch {
+		case !wantID[k.route]:
+			delete(m.handles, k)
+			l := prometheus.Labels{"route": k.route}
+			m.requests.DeletePartialMatch(l)
+			m.rejections.DeletePartialMatch(l)
+			m.duration.DeletePartialMatch(l)
+			m.overhead.DeletePartialMatch(l)
+			m.deleteUpstream(l)
+		case k.route != UnmatchedRoute && !wantPair[k]:
+			delete(m.handles, k)
+			m.deleteUpstream(prometheus.Labels{"route": k.route, "backend": k.backend})
+		}
 	}
 }
 
-// RouteMetrics holds one route's metric children. They are resolved from
-// their vectors on first use and cached in atomic pointers, so a route that
-// exists in the config but never sees a given method, status class or
-// rejection reason exports no series for it (with thousands of routes in a
-// router benchmark, eager resolution would export hundreds of thousands of
-// zero series). The first use of a combination allocates once; every later
-// call is allocation-free.
+// deleteUpstream deletes the upstream families' series matching l.
+func (m *Metrics) deleteUpstream(l prometheus.Labels) {
+	m.upstream.DeletePartialMatch(l)
+	m.connect.DeletePartialMatch(l)
+	m.dial.DeletePartialMatch(l)
+	m.stale.DeletePartialMatch(l)
+	m.retries.DeletePartialMatch(l)
+}
+
+// RouteMetrics holds the metric children of one route and its backend. They
+// are resolved from their vectors on first use and cached in atomic
+// pointers, so a route that exists in the config but never sees a given
+// method, status code or rejection reason exports no series for it (with
+// thousands of routes in a router benchmark, eager resolution would export
+// hundreds of thousands of zero series), and a route that never reaches an
+// upstream (the gateway's own answers, UnmatchedRoute) exports no upstream
+// series. The first use of a combination allocates once; every later call
+// is allocation-free.
 //
 // A nil *RouteMetrics is valid: its methods do nothing.
 type RouteMetrics struct {
-	m  *Metrics
-	id string
+	m       *Metrics
+	id      string
+	backend string
 
-	hist     atomic.Pointer[routeHistograms]
-	requests [methodCount][classCount]atomic.Pointer[counterRef]
+	hist atomic.Pointer[routeHistograms]
+	up   atomic.Pointer[upstreamMetrics]
+	// requests holds, per method and status class, the table of that
+	// class's codes (allocated on the combination's first use, 101 slots:
+	// 808 bytes), so an idle combination costs one pointer.
+	requests [methodCount][classCount]atomic.Pointer[codeCounters]
 	rejects  [reasonCount]atomic.Pointer[counterRef]
 }
 
 type counterRef struct{ c prometheus.Counter }
 
+// codeCounters are the request counters of one method and status class by
+// code index (see statusCode).
+type codeCounters [codesPerClass]atomic.Pointer[counterRef]
+
 type routeHistograms struct {
-	total, upstream, overhead, connect, dial prometheus.Observer
-	stale, retries                           prometheus.Counter
+	total, overhead prometheus.Observer
+}
+
+// upstreamMetrics are the children labelled with the route's backend.
+type upstreamMetrics struct {
+	upstream, connect, dial prometheus.Observer
+	stale, retries          prometheus.Counter
 }
 
 // ID returns the route label value.
 func (r *RouteMetrics) ID() string { return r.id }
+
+// Backend returns the backend label value of the upstream series.
+func (r *RouteMetrics) Backend() string { return r.backend }
 
 // Observe records one finished request: method is a pipeline.Method value
 // (0 unknown, 1 GET .. 7 OPTIONS; larger values count as unknown), status the
@@ -518,10 +659,14 @@ func (r *RouteMetrics) Observe(method uint8, status int, total, upstream time.Du
 	if method >= methodCount {
 		method = methodUnknown
 	}
-	class := statusClass(status)
-	ref := r.requests[method][class].Load()
+	class, idx, label := statusCode(status)
+	codes := r.requests[method][class].Load()
+	if codes == nil {
+		codes = r.resolveCodes(method, class)
+	}
+	ref := codes[idx].Load()
 	if ref == nil {
-		ref = r.resolveRequests(method, class)
+		ref = r.resolveRequests(codes, method, class, idx, label)
 	}
 	ref.c.Inc()
 
@@ -535,7 +680,11 @@ func (r *RouteMetrics) Observe(method uint8, status int, total, upstream time.Du
 	h.total.Observe(total.Seconds())
 	overhead := total
 	if upstream > 0 {
-		h.upstream.Observe(upstream.Seconds())
+		u := r.up.Load()
+		if u == nil {
+			u = r.resolveUpstream()
+		}
+		u.upstream.Observe(upstream.Seconds())
 		overhead -= upstream
 		if overhead < 0 {
 			overhead = 0
@@ -553,19 +702,19 @@ func (r *RouteMetrics) ObserveConn(connect, dial time.Duration, dialed bool, sta
 	if r == nil {
 		return
 	}
-	h := r.hist.Load()
-	if h == nil {
-		h = r.resolveHistograms()
+	u := r.up.Load()
+	if u == nil {
+		u = r.resolveUpstream()
 	}
-	h.connect.Observe(connect.Seconds())
+	u.connect.Observe(connect.Seconds())
 	if dialed {
-		h.dial.Observe(dial.Seconds())
+		u.dial.Observe(dial.Seconds())
 	}
 	if stale > 0 {
-		h.stale.Add(float64(stale))
+		u.stale.Add(float64(stale))
 	}
 	if retried {
-		h.retries.Inc()
+		u.retries.Inc()
 	}
 }
 
@@ -586,26 +735,44 @@ func (r *RouteMetrics) Reject(reason Reason) {
 }
 
 // The resolve functions are the cold paths. Two goroutines racing here get
-// the same child from the vector, so whichever Store wins is equivalent.
+// the same child from the vector, so whichever Store wins is equivalent; a
+// code table is stored only if none is there yet, so no resolved counter is
+// lost with a losing table.
 
-func (r *RouteMetrics) resolveRequests(method uint8, class int) *counterRef {
-	ref := &counterRef{c: r.m.requests.WithLabelValues(r.id, methodLabels[method], classLabels[class])}
-	r.requests[method][class].Store(ref)
+func (r *RouteMetrics) resolveCodes(method uint8, class int) *codeCounters {
+	slot := &r.requests[method][class]
+	slot.CompareAndSwap(nil, new(codeCounters))
+	return slot.Load()
+}
+
+func (r *RouteMetrics) resolveRequests(codes *codeCounters, method uint8, class, idx int, label string) *counterRef {
+	ref := &counterRef{c: r.m.requests.WithLabelValues(r.id, methodLabels[method], classLabels[class], label)}
+	codes[idx].Store(ref)
 	return ref
 }
 
 func (r *RouteMetrics) resolveHistograms() *routeHistograms {
 	h := &routeHistograms{
 		total:    r.m.duration.WithLabelValues(r.id),
-		upstream: r.m.upstream.WithLabelValues(r.id),
 		overhead: r.m.overhead.WithLabelValues(r.id),
-		connect:  r.m.connect.WithLabelValues(r.id),
-		dial:     r.m.dial.WithLabelValues(r.id),
-		stale:    r.m.stale.WithLabelValues(r.id),
-		retries:  r.m.retries.WithLabelValues(r.id),
 	}
 	r.hist.Store(h)
 	return h
+}
+
+// resolveUpstream resolves every upstream child at once: a route that
+// forwards exports its stale and retry counters from the first request on,
+// at 0 until something happens.
+func (r *RouteMetrics) resolveUpstream() *upstreamMetrics {
+	u := &upstreamMetrics{
+		upstream: r.m.upstream.WithLabelValues(r.id, r.backend),
+		connect:  r.m.connect.WithLabelValues(r.id, r.backend),
+		dial:     r.m.dial.WithLabelValues(r.id, r.backend),
+		stale:    r.m.stale.WithLabelValues(r.id, r.backend),
+		retries:  r.m.retries.WithLabelValues(r.id, r.backend),
+	}
+	r.up.Store(u)
+	return u
 }
 
 func (r *RouteMetrics) resolveReject(reason Reason) *counterRef {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -51,12 +52,12 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestRouteObserve(t *testing.T) {
 	m := NewMetrics()
-	r := m.ForRoute("users")
-	if m.ForRoute("users") != r {
+	r := m.ForRoute("users", "user-service")
+	if m.ForRoute("users", "user-service") != r {
 		t.Fatal("ForRoute did not return the cached handle")
 	}
-	if r.ID() != "users" {
-		t.Fatalf("ID = %q", r.ID())
+	if r.ID() != "users" || r.Backend() != "user-service" {
+		t.Fatalf("ID, Backend = %q, %q", r.ID(), r.Backend())
 	}
 
 	r.Observe(mGET, 200, 10*time.Millisecond, 8*time.Millisecond)
@@ -67,24 +68,25 @@ func TestRouteObserve(t *testing.T) {
 	r.Observe(mGET, 404, 2*time.Millisecond, 0)
 
 	for _, c := range []struct {
-		method, class string
-		want          float64
+		method, class, code string
+		want                float64
 	}{
-		{"GET", "2xx", 2},
-		{"POST", "5xx", 1},
-		{"OTHER", "5xx", 1},
-		{"HEAD", "3xx", 1},
-		{"GET", "4xx", 1},
-		{"GET", "5xx", 0},
+		{"GET", "2xx", "200", 1},
+		{"GET", "2xx", "204", 1},
+		{"POST", "5xx", "503", 1},
+		{"OTHER", "5xx", "other", 1},
+		{"HEAD", "3xx", "304", 1},
+		{"GET", "4xx", "404", 1},
+		{"GET", "5xx", "500", 0},
 	} {
-		got := toFloat64(t, m.requests.WithLabelValues("users", c.method, c.class))
+		got := toFloat64(t, m.requests.WithLabelValues("users", c.method, c.class, c.code))
 		if got != c.want {
-			t.Errorf("requests{users,%s,%s} = %v, want %v", c.method, c.class, got, c.want)
+			t.Errorf("requests{users,%s,%s,%s} = %v, want %v", c.method, c.class, c.code, got, c.want)
 		}
 	}
-	// GET/5xx was created by the check above; everything else by Observe.
-	if n := collectAndCount(t, m.requests); n != 6 {
-		t.Errorf("requests series = %d, want 6", n)
+	// GET/5xx/500 was created by the check above; everything else by Observe.
+	if n := collectAndCount(t, m.requests); n != 7 {
+		t.Errorf("requests series = %d, want 7", n)
 	}
 
 	total := histogram(t, m, "gatelab_request_duration_seconds", "users")
@@ -118,12 +120,12 @@ func TestStatusClass(t *testing.T) {
 
 func TestReject(t *testing.T) {
 	m := NewMetrics()
-	r := m.ForRoute("orders")
+	r := m.ForRoute("orders", "order-service")
 	r.Reject(ReasonRateLimited)
 	r.Reject(ReasonRateLimited)
 	r.Reject(ReasonUnauthorized)
 	r.Reject(Reason(250))
-	m.ForRoute(UnmatchedRoute).Reject(ReasonNotFound)
+	m.ForRoute(UnmatchedRoute, "").Reject(ReasonNotFound)
 
 	for _, c := range []struct {
 		route, reason string
@@ -241,13 +243,14 @@ func TestNilHandles(t *testing.T) {
 func TestRetainRoutes(t *testing.T) {
 	m := NewMetrics()
 	for _, id := range []string{"a", "b"} {
-		r := m.ForRoute(id)
+		r := m.ForRoute(id, "svc")
 		r.Observe(mGET, 200, time.Millisecond, time.Millisecond/2)
+		r.ObserveConn(time.Millisecond/4, 0, false, 1, false)
 		r.Reject(ReasonForbidden)
 	}
-	m.ForRoute(UnmatchedRoute).Observe(mGET, 404, time.Millisecond, 0)
-	old := m.ForRoute("b")
-	m.RetainRoutes([]string{"a"})
+	m.ForRoute(UnmatchedRoute, "").Observe(mGET, 404, time.Millisecond, 0)
+	old := m.ForRoute("b", "svc")
+	m.RetainRoutes(m.ForRoute("a", "svc"), nil)
 
 	if n := collectAndCount(t, m.requests); n != 2 { // a and none
 		t.Errorf("requests series after retain = %d, want 2", n)
@@ -258,7 +261,12 @@ func TestRetainRoutes(t *testing.T) {
 	if n := collectAndCount(t, m.rejections); n != 1 {
 		t.Errorf("rejection series after retain = %d, want 1", n)
 	}
-	if m.ForRoute("b") == old {
+	for _, c := range []prometheus.Collector{m.upstream, m.connect, m.stale, m.retries} {
+		if n := collectAndCount(t, c); n != 1 { // a only: none never forwarded
+			t.Errorf("upstream family series after retain = %d, want 1", n)
+		}
+	}
+	if m.ForRoute("b", "svc") == old {
 		t.Error("removed route's handle still cached")
 	}
 	old.Observe(mGET, 200, time.Millisecond, 0) // must not panic
@@ -270,7 +278,7 @@ func TestConcurrentObserve(t *testing.T) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			r := m.ForRoute("hot")
+			r := m.ForRoute("hot", "svc")
 			for i := range each {
 				r.Observe(mGET, 200+i%2, time.Millisecond, time.Millisecond/2)
 				r.Reject(ReasonRateLimited)
@@ -278,8 +286,10 @@ func TestConcurrentObserve(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := toFloat64(t, m.requests.WithLabelValues("hot", "GET", "2xx")); got != workers*each {
-		t.Errorf("requests = %v, want %d", got, workers*each)
+	for _, code := range []string{"200", "201"} {
+		if got := toFloat64(t, m.requests.WithLabelValues("hot", "GET", "2xx", code)); got != workers*each/2 {
+			t.Errorf("requests{code=%s} = %v, want %d", code, got, workers*each/2)
+		}
 	}
 	if got := toFloat64(t, m.rejections.WithLabelValues("hot", "rate_limited")); got != workers*each {
 		t.Errorf("rejections = %v, want %d", got, workers*each)
@@ -291,12 +301,15 @@ func TestConcurrentObserve(t *testing.T) {
 
 func TestHotPathAllocs(t *testing.T) {
 	m := NewMetrics()
-	r := m.ForRoute("users")
+	r := m.ForRoute("users", "user-service")
 	tier := m.ForTier("free")
 	var nilRoute *RouteMetrics
 	for name, f := range map[string]func(){
 		"Observe":      func() { r.Observe(mGET, 200, 3*time.Millisecond, 2*time.Millisecond) },
 		"ObserveNoUp":  func() { r.Observe(mPOST, 429, 3*time.Millisecond, 0) },
+		"Observe418":   func() { r.Observe(mGET, 418, 3*time.Millisecond, 2*time.Millisecond) },
+		"ObserveBogus": func() { r.Observe(mGET, 999, 3*time.Millisecond, 2*time.Millisecond) },
+		"ObserveConn":  func() { r.ObserveConn(time.Millisecond, time.Millisecond/2, true, 1, true) },
 		"Reject":       func() { r.Reject(ReasonRateLimited) },
 		"TierRecord":   func() { tier.Record(LimitLimited) },
 		"NilObserve":   func() { nilRoute.Observe(mGET, 200, time.Millisecond, 0) },
@@ -311,31 +324,56 @@ func TestHotPathAllocs(t *testing.T) {
 
 // exercise touches every gatelab_* family so each appears in a scrape.
 func exercise(m *Metrics) {
-	r := m.ForRoute("users")
+	r := m.ForRoute("users", "user-service")
 	r.Observe(mGET, 200, 3*time.Millisecond, 2*time.Millisecond)
+	r.ObserveConn(time.Millisecond, time.Millisecond/2, true, 1, true)
 	r.Reject(ReasonUpstreamTimeout)
-	m.ForTier("free").Record(LimitAllowed)
+	tier := m.ForTier("free")
+	tier.Record(LimitAllowed)
+	tier.ObserveLatency(time.Millisecond)
 	m.SetConfigVersion(3)
 	m.ConfigReloaded(true)
+	m.ConfigApplied("startup", 2*time.Millisecond)
 	m.SetEngines("nethttp", "trie", "local")
 	m.AccessLogDropped().Inc()
 	m.AccessLogWritten().Inc()
 	m.InFlight().Set(0)
+	m.InstanceKnown("user-service", "http://127.0.0.1:9001", true)
+	m.InstanceHealth("user-service", "http://127.0.0.1:9001", false)
+	m.BreakerState("user-service", 1, "open", true)
+	m.BreakerKnown("user-service", "closed", "open", "half_open", "ramping")
+	m.SetUpstreamConns(func(report func(string, int)) { report("user-service", 2) })
 }
 
+// allFamilies is every family NewMetrics registers; exercise makes each
+// appear in a scrape.
 var allFamilies = []string{
 	"gatelab_requests_total",
 	"gatelab_request_duration_seconds",
 	"gatelab_upstream_duration_seconds",
 	"gatelab_gateway_overhead_seconds",
+	"gatelab_upstream_connect_seconds",
+	"gatelab_upstream_dial_seconds",
+	"gatelab_upstream_stale_connections_total",
+	"gatelab_upstream_retries_total",
 	"gatelab_rejections_total",
 	"gatelab_ratelimit_decisions_total",
+	"gatelab_ratelimit_decision_seconds",
 	"gatelab_config_version",
 	"gatelab_config_reloads_total",
 	"gatelab_engine_info",
+	"gatelab_build_info",
 	"gatelab_access_log_dropped_total",
 	"gatelab_access_log_written_total",
 	"gatelab_in_flight_requests",
+	"gatelab_open_connections",
+	"gatelab_upstream_open_connections",
+	"gatelab_backend_instance_healthy",
+	"gatelab_backend_health_changes_total",
+	"gatelab_circuit_breaker_state",
+	"gatelab_circuit_breaker_transitions_total",
+	"gatelab_config_propagation_seconds",
+	"gatelab_config_applied_total",
 }
 
 func TestPromlint(t *testing.T) {
@@ -359,6 +397,26 @@ func TestPromlint(t *testing.T) {
 	for _, name := range allFamilies {
 		if !have[name] {
 			t.Errorf("family %s missing from the registry", name)
+		}
+	}
+	// Every family Metrics owns is in allFamilies (and so exercised and
+	// linted): a new family cannot skip this test.
+	listed := map[string]bool{}
+	for _, name := range allFamilies {
+		listed[name] = true
+	}
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for _, c := range m.families() {
+		ch := make(chan *prometheus.Desc, 4)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			sub := fqName.FindStringSubmatch(d.String())
+			if sub == nil {
+				t.Fatalf("no fqName in %s", d)
+			}
+			if !listed[sub[1]] {
+				t.Errorf("family %s is not in allFamilies: exercise it and list it", sub[1])
+			}
 		}
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
@@ -399,7 +457,11 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	for _, want := range []string{
-		`gatelab_requests_total{method="GET",route="users",status_class="2xx"} 1`,
+		`gatelab_requests_total{code="200",method="GET",route="users",status_class="2xx"} 1`,
+		`gatelab_upstream_duration_seconds_count{backend="user-service",route="users"} 1`,
+		`gatelab_build_info{goversion="` + runtime.Version() + `",revision="unknown",version="devel"} 1`,
+		`gatelab_open_connections{listener="traffic"} 0`,
+		`gatelab_upstream_open_connections{backend="user-service"} 2`,
 		`gatelab_engine_info{limiter="local",router="trie",server="nethttp"} 1`,
 		`gatelab_rejections_total{reason="upstream_timeout",route="users"} 1`,
 		"go_goroutines",
@@ -413,7 +475,7 @@ func TestHandler(t *testing.T) {
 func TestSeparateRegistries(t *testing.T) {
 	// Two gateways in one process must not collide (no global registry).
 	a, b := NewMetrics(), NewMetrics()
-	a.ForRoute("x").Reject(ReasonForbidden)
+	a.ForRoute("x", "").Reject(ReasonForbidden)
 	if got := toFloat64(t, b.rejections.WithLabelValues("x", "forbidden")); got != 0 {
 		t.Errorf("registries share state: %v", got)
 	}
@@ -429,7 +491,7 @@ func TestSeparateRegistries(t *testing.T) {
 }
 
 func BenchmarkObserve(b *testing.B) {
-	r := NewMetrics().ForRoute("users")
+	r := NewMetrics().ForRoute("users", "user-service")
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Observe(mGET, 200, 3*time.Millisecond, 2*time.Millisecond)
@@ -437,7 +499,7 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 func BenchmarkObserveParallel(b *testing.B) {
-	r := NewMetrics().ForRoute("users")
+	r := NewMetrics().ForRoute("users", "user-service")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -447,7 +509,7 @@ func BenchmarkObserveParallel(b *testing.B) {
 }
 
 func BenchmarkReject(b *testing.B) {
-	r := NewMetrics().ForRoute("users")
+	r := NewMetrics().ForRoute("users", "user-service")
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Reject(ReasonRateLimited)

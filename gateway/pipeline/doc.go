@@ -47,7 +47,9 @@
 //     RateLimit headers, fail_closed routes answer 503 with Retry-After.
 //   - No retries: a request that may have reached a backend is never resent.
 //   - Snapshots are immutable; Apply swaps an atomic pointer and in-flight
-//     requests finish on the snapshot they started with.
+//     requests finish on the snapshot they started with. After the swap,
+//     the metric series of removed routes, and the upstream series of a
+//     route's previous backend, stop being exported (Metrics.RetainRoutes).
 //   - Allocations: with the local limiter and a cached (or no) token, Serve
 //     (Decide, the header policy, ResponseHeaders) allocates nothing (see the
 //     AllocsPerRun tests).

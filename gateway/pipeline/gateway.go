@@ -92,7 +92,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	g.noRoute = g.metrics.ForRoute(observe.UnmatchedRoute)
+	g.noRoute = g.metrics.ForRoute(observe.UnmatchedRoute, "")
 	var rnd [4]byte
 	crand.Read(rnd[:])
 	g.viaToken = "1.1 gatelab-" + hex.EncodeToString(rnd[:])
@@ -143,6 +143,13 @@ func (g *Gateway) Apply(cfg *config.Config, version int64) error {
 	g.snap.Store(s)
 	g.metrics.ConfigReloaded(true)
 	g.metrics.SetConfigVersion(version)
+	// Series of routes this snapshot removed, and the upstream series of
+	// the backend a route had before, stop being exported.
+	keep := make([]*observe.RouteMetrics, len(s.Routes))
+	for i := range s.Routes {
+		keep[i] = s.Routes[i].Metrics
+	}
+	g.metrics.RetainRoutes(keep...)
 	// The previous snapshot's background work (JWKS refresh, health probes)
 	// stops; requests still running on it only read what is already loaded.
 	// The new snapshot's probes start after the old ones stopped, so the
@@ -200,7 +207,8 @@ func (g *Gateway) Release(d *Decision) {
 
 // publishHealth sets the health and breaker gauges to a new snapshot's
 // state (backends and instances added by a reload start at their current
-// values, not absent).
+// values, not absent), and creates the backends' health-change and breaker
+// transition counters at 0.
 func (g *Gateway) publishHealth(s *Snapshot) {
 	for name, b := range s.Backends {
 		for _, in := range b.R.Instances() {
@@ -208,8 +216,14 @@ func (g *Gateway) publishHealth(s *Snapshot) {
 		}
 		st := b.R.State()
 		g.metrics.BreakerState(name, int(st), st.String(), false)
+		g.metrics.BreakerKnown(name, breakerStates[:]...)
 	}
 }
+
+// breakerStates are the names of every breaker state, whose transition
+// counters exist from a backend's first config on.
+var breakerStates = [...]string{resilience.Closed.String(), resilience.Open.String(),
+	resilience.HalfOpen.String(), resilience.Ramping.String()}
 
 // HealthyBackends reports how many of the served snapshot's backends have at
 // least one instance in rotation, and how many backends there are.

@@ -237,7 +237,11 @@ func Build(cfg *config.Config, version int64, opts BuildOptions) (*Snapshot, err
 			return nil, fmt.Errorf("build snapshot: route %s: %w", rc.ID, err)
 		}
 		if opts.Metrics != nil {
-			r.Metrics = opts.Metrics.ForRoute(rc.ID)
+			backend := "" // answered by the gateway itself
+			if r.Backend != nil {
+				backend = r.Backend.Name
+			}
+			r.Metrics = opts.Metrics.ForRoute(rc.ID, backend)
 		}
 		s.Routes[i] = r
 		specs[i] = RouteSpec{Index: i, Pattern: rc.Pattern, Methods: r.Methods}

@@ -87,12 +87,16 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 			return ctx.Response.StatusCode()
 		},
 	}
+	g.Metrics().SetUpstreamConns(uppool.OpenConns(g, &s.pools))
 	return s, nil
 }
 
 // Serve runs until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(connlimit.Wrap(framing.Listen(ln), s.g.Limits.MaxConnections))
+	// Counted below the cap, which closes the connections it refuses and
+	// evicts itself.
+	ln = s.g.Metrics().CountTrafficConns(framing.Listen(ln))
+	return s.srv.Serve(connlimit.Wrap(ln, s.g.Limits.MaxConnections))
 }
 
 // slogPrintf sends fasthttp's own messages (accept and connection errors)

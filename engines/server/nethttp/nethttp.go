@@ -64,12 +64,16 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 		DisableGeneralOptionsHandler: true,
 	}
 	s.bufs.New = func() any { b := make([]byte, 32*1024); return &b }
+	g.Metrics().SetUpstreamConns(uppool.OpenConns(g, &s.pools))
 	return s, nil
 }
 
 // Serve runs until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(connlimit.Wrap(framing.Listen(ln), s.g.Limits.MaxConnections))
+	// Counted below the cap, which closes the connections it refuses and
+	// evicts itself.
+	ln = s.g.Metrics().CountTrafficConns(framing.Listen(ln))
+	err := s.srv.Serve(connlimit.Wrap(ln, s.g.Limits.MaxConnections))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

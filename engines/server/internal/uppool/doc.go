@@ -39,6 +39,9 @@
 //     waiting at the cap and dialing, all of it) and the dial alone, plus
 //     how many pooled connections were found closed and whether the request
 //     was sent again; the pipeline turns these into metrics.
+//   - Conns is the connections open (idle and in use, dials in progress
+//     not counted); OpenConns sums it per backend of the served config for
+//     gatelab_upstream_open_connections, at scrape time only.
 //
 // # Costs
 //
