@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 COUNT    ?= 1
 PROFILE  ?= quick
 
-.PHONY: all build test test-race lint bench bench-ci bench-full microbench serve fixtures vet clean
+.PHONY: all build test test-race lint bench bench-ci bench-full microbench serve dashboards fixtures vet clean
 
 all: build
 
@@ -63,6 +63,14 @@ microbench:
 # routes to; Ctrl-C stops everything.
 serve: build
 	./scripts/serve.sh $(BIN)
+
+# Prometheus in the foreground with gatelab's scrape config and alert rules,
+# scraping the admin listeners in SCRAPE (comma-separated; the default is
+# `make serve`'s node); prints its URL and how to add the Grafana dashboards
+# (dashboards/grafana/). Needs the prometheus binary; Grafana is not included.
+SCRAPE ?= 127.0.0.1:9090
+dashboards: build
+	$(BIN) dashboards -scrape $(SCRAPE)
 
 # Regenerate fixture keys and route tables (deterministic).
 fixtures:
