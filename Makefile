@@ -44,8 +44,11 @@ test-race:
 # faults, budgets checked, reports/out/<run-id>/results.json and junit.xml
 # written. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run.
 # quick (about 5 minutes on 2 cores) | ci (ratio budgets) | full (everything).
+# PROMETHEUS=127.0.0.1:9091 also runs Prometheus there, scraping every gatelab
+# node of the run (Grafana: see make dashboards / README).
+PROMETHEUS ?=
 bench: build
-	$(BIN) bench -profile $(PROFILE)
+	$(BIN) bench -profile $(PROFILE) $(if $(PROMETHEUS),-prometheus $(PROMETHEUS))
 
 bench-ci: build
 	$(BIN) bench -profile ci

@@ -346,3 +346,63 @@ func TestPromtool(t *testing.T) {
 	run("check", "config", w.Config)
 	run("test", "rules", AlertsTestFile)
 }
+
+// A target file replaces the static targets with file-based discovery
+// (what the lab uses while its nodes come and go); promtool accepts the
+// config and the target file WriteTargetFile writes.
+func TestTargetFile(t *testing.T) {
+	dir := t.TempDir()
+	tf := filepath.Join(dir, "targets.json")
+	b, err := RenderPrometheusConfig(Setup{TargetFile: tf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			Job    string           `yaml:"job_name"`
+			Static []map[string]any `yaml:"static_configs"`
+			FileSD []struct {
+				Files   []string `yaml:"files"`
+				Refresh string   `yaml:"refresh_interval"`
+			} `yaml:"file_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if len(cfg.ScrapeConfigs) != 1 || cfg.ScrapeConfigs[0].Job != JobName || len(cfg.ScrapeConfigs[0].Static) != 0 ||
+		len(cfg.ScrapeConfigs[0].FileSD) != 1 || !reflect.DeepEqual(cfg.ScrapeConfigs[0].FileSD[0].Files, []string{tf}) {
+		t.Fatalf("scrape_configs %+v\n%s", cfg.ScrapeConfigs, b)
+	}
+	if _, err := RenderPrometheusConfig(Setup{TargetFile: tf, Targets: []string{"127.0.0.1:9090"}}); err == nil {
+		t.Error("static targets and a target file: no error")
+	}
+	groups := []TargetGroup{{Targets: []string{"127.0.0.1:41001"}, Labels: map[string]string{"lab_target": "gatelab-fasthttp-trie-local"}}}
+	if err := WriteTargetFile(tf, groups); err != nil {
+		t.Fatal(err)
+	}
+	var back []TargetGroup
+	raw, _ := os.ReadFile(tf)
+	if err := json.Unmarshal(raw, &back); err != nil || !reflect.DeepEqual(back, groups) {
+		t.Errorf("target file %s: %v", raw, err)
+	}
+	if err := WriteTargetFile(tf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(tf); strings.TrimSpace(string(raw)) != "[]" {
+		t.Errorf("no groups: %s, want []", raw)
+	}
+	promtool := needTool(t, "promtool")
+	cp := filepath.Join(dir, "prometheus.yml")
+	rules := filepath.Join(dir, "rules.yml")
+	b, _ = RenderPrometheusConfig(Setup{TargetFile: tf, RuleFile: rules})
+	if err := os.WriteFile(rules, []byte("groups: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "config", cp).CombinedOutput(); err != nil {
+		t.Errorf("promtool check config: %v\n%s\n%s", err, out, b)
+	}
+}

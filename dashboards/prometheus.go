@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,13 +31,46 @@ type Setup struct {
 	// RuleFile replaces the rule_files list when set (a path, absolute or
 	// relative to the written prometheus.yml).
 	RuleFile string
+	// TargetFile, when set, replaces the static targets with file-based
+	// discovery: Prometheus reads the gatelab job's targets from this JSON
+	// file (WriteTargetFile) and follows its changes. Targets must then be
+	// empty. The lab uses it: its gateway nodes come and go with each trial.
+	TargetFile string
+}
+
+// TargetGroup is one entry of a file_sd target file: scrape addresses
+// (host:port) and the labels their series get.
+type TargetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// WriteTargetFile replaces path with groups as a file_sd JSON document,
+// atomically (written next to it, then renamed), so Prometheus never reads
+// half a file.
+func WriteTargetFile(path string, groups []TargetGroup) error {
+	if groups == nil {
+		groups = []TargetGroup{}
+	}
+	b, err := json.MarshalIndent(groups, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // RenderPrometheusConfig returns prometheus/prometheus.yml with s applied:
 // the gatelab job's targets, the global intervals and the rule file. The
 // rest of the file (comments included) is kept.
 func RenderPrometheusConfig(s Setup) ([]byte, error) {
-	if len(s.Targets) == 0 {
+	switch {
+	case s.TargetFile != "" && len(s.Targets) > 0:
+		return nil, errors.New("rendering prometheus.yml: static targets and a target file")
+	case s.TargetFile == "" && len(s.Targets) == 0:
 		return nil, errors.New("rendering prometheus.yml: no scrape targets")
 	}
 	for _, t := range s.Targets {
@@ -73,13 +107,21 @@ func RenderPrometheusConfig(s Setup) ([]byte, error) {
 		rf.Content = []*yaml.Node{{Kind: yaml.ScalarNode, Value: s.RuleFile}}
 	}
 
-	targets, err := jobTargets(root)
+	targets, job, err := jobTargets(root)
 	if err != nil {
 		return nil, err
 	}
 	targets.Content = nil
 	for _, t := range s.Targets {
 		targets.Content = append(targets.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: t})
+	}
+	if s.TargetFile != "" {
+		removeKey(job, "static_configs")
+		var sd yaml.Node
+		if err := yaml.Unmarshal([]byte(fmt.Sprintf("- {files: [%q], refresh_interval: 1s}", s.TargetFile)), &sd); err != nil {
+			return nil, err
+		}
+		job.Content = append(job.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "file_sd_configs"}, sd.Content[0])
 	}
 
 	var buf bytes.Buffer
@@ -91,11 +133,12 @@ func RenderPrometheusConfig(s Setup) ([]byte, error) {
 	return buf.Bytes(), enc.Close()
 }
 
-// jobTargets finds scrape_configs[job_name=gatelab].static_configs[0].targets.
-func jobTargets(root *yaml.Node) (*yaml.Node, error) {
+// jobTargets finds scrape_configs[job_name=gatelab].static_configs[0].targets
+// and the job's mapping.
+func jobTargets(root *yaml.Node) (*yaml.Node, *yaml.Node, error) {
 	scs := mapValue(root, "scrape_configs")
 	if scs == nil || scs.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("%s: no scrape_configs list", PrometheusConfigFile)
+		return nil, nil, fmt.Errorf("%s: no scrape_configs list", PrometheusConfigFile)
 	}
 	for _, sc := range scs.Content {
 		if name := mapValue(sc, "job_name"); name == nil || name.Value != JobName {
@@ -106,11 +149,21 @@ func jobTargets(root *yaml.Node) (*yaml.Node, error) {
 			break
 		}
 		if t := mapValue(static.Content[0], "targets"); t != nil && t.Kind == yaml.SequenceNode {
-			return t, nil
+			return t, sc, nil
 		}
 		break
 	}
-	return nil, fmt.Errorf("%s: no job %q with static_configs[0].targets", PrometheusConfigFile, JobName)
+	return nil, nil, fmt.Errorf("%s: no job %q with static_configs[0].targets", PrometheusConfigFile, JobName)
+}
+
+// removeKey deletes key and its value from mapping m.
+func removeKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
 }
 
 // mapValue returns the value node of key in mapping m (nil if absent).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -24,8 +25,8 @@ func init() {
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", `usage: gatelab bench [-profile quick|ci|full] [-scenario FILE,...] [flags]
 Runs scenarios (open-model or closed-loop load, fault timelines, budgets) over the
-engine combinations, the direct baseline and peer gateways; writes results.json and
-junit.xml. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run or bad input.
+engine combinations, the direct baseline and peer gateways; writes results.json,
+junit.xml, report.md and report.html. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run or bad input.
 `)
 	profile := fs.String("profile", "quick", "`profile`: quick | ci | full")
 	files := fs.String("scenario", "", "comma-separated scenario `files` to run instead of the profile's built-in scenarios (the profile still sets repetitions and which budgets apply)")
@@ -37,8 +38,14 @@ junit.xml. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run or
 	root := fs.String("root", os.Getenv(EnvRoot), "repository `root` holding fixtures/ (default: $"+EnvRoot+" if set, else found in the working directory or above)")
 	list := fs.Bool("list", false, "list the built-in scenarios and profiles, then exit")
 	validate := fs.Bool("validate", false, "only parse and validate the scenarios, then exit (0 valid, 2 with every problem listed)")
+	prom := fs.String("prometheus", "", "run Prometheus on this `address` (host:port) for the whole run, scraping every gatelab node while its trial runs, with gatelab's alert rules: point Grafana at it for the dashboards during the run; its data stays in the run's prometheus/ folder")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
+	}
+	if *prom != "" {
+		if host, port, err := net.SplitHostPort(*prom); err != nil || port == "" || host == "" {
+			return usageErrorf("-prometheus %q: want host:port", *prom)
+		}
 	}
 	set, err := bench.LoadSet(scenarios.FS)
 	if err != nil {
@@ -101,7 +108,7 @@ junit.xml. Exit 0: every budget passed; 1: a budget failed; 2: an invalid run or
 			"router":  engines.Names(engines.KindRouter),
 			"limiter": engines.Names(engines.KindLimiter),
 		},
-		Require: bench.RequireFromEnv(), Args: append([]string{"gatelab", "bench"}, args...), Progress: stdout,
+		Require: bench.RequireFromEnv(), Args: append([]string{"gatelab", "bench"}, args...), Progress: stdout, Prometheus: *prom,
 	}
 	if *targets != "" {
 		opts.Targets = strings.Split(*targets, ",")

@@ -61,7 +61,7 @@ func run(t *testing.T, profile string, targets []string, ss ...*scenario.Scenari
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"results.json", "junit.xml"} {
+	for _, f := range []string{"results.json", "junit.xml", reports.MarkdownFile, reports.HTMLFile} {
 		if _, err := os.Stat(filepath.Join(o.Out, res.RunID, f)); err != nil {
 			t.Fatalf("%s not written: %v", f, err)
 		}

@@ -52,6 +52,7 @@ type lab struct {
 	etcd     *deps.Etcd
 	etcdErr  error
 	toxi     *faults.Toxiproxy
+	prom     *labPrometheus // with Options.Prometheus
 }
 
 func (l *lab) logf(format string, args ...any) {
@@ -76,6 +77,11 @@ func (l *lab) ensureEtcd(ctx context.Context) error {
 }
 
 func (l *lab) close() {
+	if l.prom != nil {
+		if err := l.prom.close(); err != nil {
+			l.logf("  prometheus: the target file could not be rewritten: %v", err)
+		}
+	}
 	if l.etcd != nil {
 		l.etcd.Close()
 	}

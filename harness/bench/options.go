@@ -31,6 +31,11 @@ type Options struct {
 	// Targets, when non-empty, keeps only targets whose name matches one of
 	// these globs (trailing '*').
 	Targets []string
+	// Prometheus, when set (host:port), runs Prometheus there for the whole
+	// run, scraping every gatelab node while its trial runs, with the
+	// dashboards' alert rules; its files and TSDB stay in the run's
+	// prometheus/ folder.
+	Prometheus string
 }
 
 // Planned is one scenario with the repetitions the profile gives it.

@@ -69,6 +69,12 @@ func Run(ctx context.Context, o Options) (*reports.Results, error) {
 	lab := &lab{o: o, fx: fx, dir: dir, res: res}
 	lab.logf("gatelab bench: profile %s, run %s -> %s", o.Profile, id, dir)
 	defer lab.close()
+	if o.Prometheus != "" {
+		if lab.prom, err = startPrometheus(ctx, dir, o.Prometheus); err != nil {
+			return nil, err
+		}
+		lab.logf("%s", lab.prom.banner())
+	}
 
 	aborted := false
 	for i, p := range o.Scenarios {

@@ -53,6 +53,9 @@ func (sr *scenarioRun) runTrial(ctx context.Context, t *target, rep int, stages 
 		return invalid("could not start: " + err.Error())
 	}
 	defer r.stop()
+	if p := sr.l.prom; p != nil && len(r.admins) > 0 {
+		defer p.add(s.Name, t.Name, rep, r.admins)()
+	}
 	reqs, meta, err := sr.requests(t, r, fmt.Sprintf("r%dt%d", rep, time.Now().UnixNano()%1e6))
 	if err != nil {
 		return invalid(err.Error())
