@@ -3,45 +3,15 @@ package observe
 import (
 	"net"
 	"runtime"
-	"sort"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatelab/gatelab/gateway/observe/metricstest"
 )
 
-// series returns the samples of family name from m's registry, keyed by
-// their labels rendered as `k="v",...` (sorted by name); a histogram's
-// value is its sample count.
+// series returns the samples of family name from m's registry.
 func series(t *testing.T, m *Metrics, name string) map[string]float64 {
-	t.Helper()
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, mt := range mf.GetMetric() {
-			var ls []string
-			for _, lp := range mt.GetLabel() {
-				ls = append(ls, lp.GetName()+`="`+lp.GetValue()+`"`)
-			}
-			sort.Strings(ls)
-			var v float64
-			switch {
-			case mt.Counter != nil:
-				v = mt.Counter.GetValue()
-			case mt.Gauge != nil:
-				v = mt.Gauge.GetValue()
-			case mt.Histogram != nil:
-				v = float64(mt.Histogram.GetSampleCount())
-			}
-			out[strings.Join(ls, ",")] = v
-		}
-	}
-	return out
+	return metricstest.Series(t, m.Registry(), name)
 }
 
 // TestCodeLabel: every status 100..599 is its own code label value, in its

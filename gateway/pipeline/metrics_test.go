@@ -3,39 +3,14 @@ package pipeline
 import (
 	"context"
 	"slices"
-	"sort"
-	"strings"
 	"testing"
+
+	"github.com/gatelab/gatelab/gateway/observe/metricstest"
 )
 
-// metricSeries returns family name's samples from g's registry, keyed by
-// their labels rendered `k="v",...` (sorted); a histogram's value is its
-// sample count.
+// metricSeries returns the samples of family name from g's registry.
 func metricSeries(t *testing.T, g *Gateway, name string) map[string]float64 {
-	t.Helper()
-	mfs, err := g.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var ls []string
-			for _, l := range m.GetLabel() {
-				ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
-			}
-			sort.Strings(ls)
-			v := m.GetCounter().GetValue()
-			if h := m.GetHistogram(); h != nil {
-				v = float64(h.GetSampleCount())
-			}
-			out[strings.Join(ls, ",")] = v
-		}
-	}
-	return out
+	return metricstest.Series(t, g.Metrics().Registry(), name)
 }
 
 // TestServeMetricLabels: a forwarded request counts under the upstream's
