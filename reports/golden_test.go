@@ -86,3 +86,25 @@ func TestReportMarksInvalidAndSkipped(t *testing.T) {
 		}
 	}
 }
+
+// A target without a process of its own (the direct run) shows "-" for CPU
+// and RSS in both reports, never a measured-looking zero.
+func TestNoResourcesShowAsDash(t *testing.T) {
+	r := &Results{Schema: Schema, RunID: "x", Scenarios: []ScenarioResult{{Name: "steady", Load: LoadPlan{Mode: "closed", Workers: 1},
+		Targets: []Target{{Name: "direct", Kind: "direct"}},
+		Summary: []Summary{{Target: "direct", Reps: 1, Valid: 1, RPS: Spread{Median: 1000, Min: 1000, Max: 1000},
+			P50: Spread{Median: 500, Min: 500, Max: 500}, P99: Spread{Median: 900, Min: 900, Max: 900}, P999: Spread{Median: 990, Min: 990, Max: 990}}}}}}
+	var md, html bytes.Buffer
+	if err := RenderMarkdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderHTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| 500 µs | 900 µs | 990 µs | 0 | - | - |") {
+		t.Errorf("report.md: the direct run's CPU and RSS are not '-':\n%s", md.String())
+	}
+	if out := html.String(); strings.Contains(out, "0.00 µs") || strings.Contains(out, ">0 MB") {
+		t.Errorf("report.html shows a zero CPU or RSS for the direct run")
+	}
+}

@@ -131,8 +131,8 @@ func buildScenario(i int, s *ScenarioResult) htmlScenario {
 	for _, m := range s.Summary {
 		row := summaryRow{Target: m.Target, Kind: kind[m.Target], Reps: fmt.Sprintf("%d/%d", m.Valid, m.Reps),
 			RPS: spreadText(m.RPS, fmtRate), P50: spreadText(m.P50, fmtMicros), P99: spreadText(m.P99, fmtMicros),
-			P999: spreadText(m.P999, fmtMicros), CPU: spreadText(m.CPUPer1k, fmtMillis), RSS: spreadText(m.PeakRSS, fmtBytes),
-			Errors: spreadText(m.ErrorRate, fmtPercent), Rank: m.Rank, GeneratorBound: m.GeneratorBound}
+			P999: spreadText(m.P999, fmtMicros), Errors: spreadText(m.ErrorRate, fmtPercent), Rank: m.Rank, GeneratorBound: m.GeneratorBound}
+		row.CPU, row.RSS = resourceText(&m)
 		over := func(sp *Spread) string {
 			if sp == nil {
 				return ""

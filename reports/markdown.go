@@ -237,18 +237,25 @@ func (m *mdWriter) ranking(s *ScenarioResult) {
 				}
 			}
 		}
-		cpu, rss := "-", "-" // the direct run has no target process
-		if x.CPUPer1k.Median > 0 {
-			cpu = spreadText(x.CPUPer1k, fmtMillis)
-		}
-		if x.PeakRSS.Median > 0 {
-			rss = spreadText(x.PeakRSS, fmtBytes)
-		}
+		cpu, rss := resourceText(&x)
 		row = append(row, spreadText(x.ErrorRate, fmtPercent), cpu, rss)
 		rows = append(rows, row)
 	}
 	m.f("\nTargets, best first (median over valid repetitions, min..max in brackets; overhead is the target minus the direct baseline of the same repetition):\n")
 	m.table(head, align, rows)
+}
+
+// resourceText is a target's CPU per 1k requests and peak RSS, "-" where
+// there is no process of its own to measure (the direct run, containers).
+func resourceText(x *Summary) (cpu, rss string) {
+	cpu, rss = "-", "-"
+	if x.CPUPer1k.Median > 0 {
+		cpu = spreadText(x.CPUPer1k, fmtMillis)
+	}
+	if x.PeakRSS.Median > 0 {
+		rss = spreadText(x.PeakRSS, fmtBytes)
+	}
+	return cpu, rss
 }
 
 // problems lists the records that are not a clean measurement (invalid,
