@@ -1,0 +1,4 @@
+package suites
+
+// authCases: see the Feature constants for what they need.
+var authCases = []Case{}

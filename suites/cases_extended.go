@@ -1,0 +1,4 @@
+package suites
+
+// extendedCases: see the Feature constants for what they need.
+var extendedCases = []Case{}

@@ -1,0 +1,4 @@
+package suites
+
+// headerCases: see the Feature constants for what they need.
+var headerCases = []Case{}

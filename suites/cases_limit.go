@@ -1,0 +1,4 @@
+package suites
+
+// limitCases: see the Feature constants for what they need.
+var limitCases = []Case{}

@@ -1,0 +1,4 @@
+package suites
+
+// rateLimitCases: see the Feature constants for what they need.
+var rateLimitCases = []Case{}

@@ -1,0 +1,4 @@
+package suites
+
+// upstreamCases: see the Feature constants for what they need.
+var upstreamCases = []Case{}

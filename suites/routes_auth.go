@@ -1,0 +1,5 @@
+package suites
+
+// authExtendedRoutes are the routes the auth, rate-limit and extended cases
+// add to the fixture.
+var authExtendedRoutes = []Route{}
