@@ -56,6 +56,17 @@ bench-ci: build
 bench-full: build
 	$(BIN) bench -profile full
 
+# Conformance (suites/): every case against the reference gateway in every
+# engine combination, then nginx and haproxy when installed (configured from
+# the same fixture routes by harness/peers). Reports in
+# reports/out/conformance/<UTC time>/: <target>.yaml per target, junit.xml.
+# Exit 1 when a core case fails on a reference target, 2 on bad input.
+# CONFORMFLAGS adds flags, e.g. CONFORMFLAGS='-engines fasthttp-trie-local -cases routing/'.
+CONFORMFLAGS ?=
+.PHONY: conform
+conform: build
+	$(BIN) conform $(CONFORMFLAGS)
+
 # Go benchmarks: routers, decide path, limiter, JWT verify with and without
 # the cache, access log, metrics. Figures are printed; compare runs with
 # benchstat (go run golang.org/x/perf/cmd/benchstat@latest old.txt new.txt).

@@ -6,13 +6,21 @@ package suites
 // haproxy render the routes they can express (plain prefixes with
 // strip_prefix) and declare only the features those routes give.
 
-// Backends of the fixture. Dead is a closed port (refused connections).
+// Backends of the fixture. Dead and Breaker are closed ports (refused
+// connections). Targets keep Dead in rotation whatever happens to it (no
+// health checks, no breaker), so it answers 502 for as long as a target
+// runs; Breaker's breaker opens after a few failures, for the open-breaker
+// case alone.
 const (
-	BackendAlpha = "alpha"
-	BackendBeta  = "beta"
-	BackendGamma = "gamma"
-	BackendDead  = "dead"
+	BackendAlpha   = "alpha"
+	BackendBeta    = "beta"
+	BackendGamma   = "gamma"
+	BackendDead    = "dead"
+	BackendBreaker = "breaker"
 )
+
+// RefusedBackends are the backends on closed ports.
+var RefusedBackends = []string{BackendDead, BackendBreaker}
 
 // EchoBackends are the backends that run an echo upstream.
 var EchoBackends = []string{BackendAlpha, BackendBeta, BackendGamma}

@@ -50,17 +50,19 @@ func StartFixture(ctx context.Context, bin string, addrs map[string]string) (*Fi
 		f.procs = append(f.procs, p)
 		f.Backends[name] = p.Ready()[2]
 	}
-	dead := addrs[suites.BackendDead]
-	if dead == "" {
-		// A port that was free a moment ago: nothing listens there.
-		port, err := fleet.FreePort()
-		if err != nil {
-			f.Close()
-			return nil, err
+	for _, name := range suites.RefusedBackends {
+		addr := addrs[name]
+		if addr == "" {
+			// A port that was free a moment ago: nothing listens there.
+			port, err := fleet.FreePort()
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
-		dead = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		f.Backends[name] = addr
 	}
-	f.Backends[suites.BackendDead] = dead
 	return f, nil
 }
 
@@ -184,17 +186,25 @@ func (g *Gatelab) URL() string { return g.url }
 // AdminURL is the admin listener.
 func (g *Gatelab) AdminURL() string { return g.admin }
 
-// Features: the reference gateway has them all, from its config. The
-// limiter store's fail modes need a store that the suite can take down;
-// only a target started with one declares them (none yet).
-func (g *Gatelab) Features() []suites.Feature {
-	var out []suites.Feature
-	for _, f := range suites.AllFeatures() {
-		if f != suites.FailMode {
-			out = append(out, f)
-		}
+// Features: the reference gateway has them all, from its config.
+func (g *Gatelab) Features() []suites.Feature { return suites.AllFeatures() }
+
+// LimiterStoreDown starts a second gateway from the same fixture and
+// engines on the redis limiter pointed at a port nobody listens on: a
+// limiter store that is down (suites.LimiterStoreDowner, for the fail-mode
+// cases). stop ends it.
+func (g *Gatelab) LimiterStoreDown(ctx context.Context) (suites.Target, func(), error) {
+	port, err := fleet.FreePort()
+	if err != nil {
+		return nil, nil, err
 	}
-	return out
+	o := g.o
+	o.Limiter, o.Redis, o.Dir = "redis", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ""
+	d, err := StartGatelab(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, d.Close, nil
 }
 
 // Reconfigure replaces the config through the admin API (compare-and-swap
@@ -264,6 +274,8 @@ func (g *Gatelab) render(extra []suites.Route, version int64) string {
 	w("listen: {traffic: 127.0.0.1:0, admin: 127.0.0.1:0}")
 	w("gateway: {instance: %q}", "conform-"+g.Name())
 	w("access_log: {output: \"off\"}")
+	// A short header timeout: the slow-header cases wait for it.
+	w("limits: {read_header_timeout: 2s}")
 	j := g.fx.Auth.JWT
 	w("auth:")
 	w("  jwt:")
@@ -284,9 +296,16 @@ func (g *Gatelab) render(extra []suites.Route, version int64) string {
 		w("    - {name: %q, limit: %d, window: %s, key: %s, algorithm: %s}", t.Name, t.Limit, t.Window, t.Key, t.Algorithm)
 	}
 	w("backends:")
-	for _, name := range append(append([]string{}, suites.EchoBackends...), suites.BackendDead) {
+	for _, name := range suites.EchoBackends {
 		w("  - {name: %q, instances: [{url: %q}]}", name, "http://"+g.o.Fixture.Backends[name])
 	}
+	// The refused backends never leave rotation: dead answers 502 for the
+	// gateway's whole life; breaker's breaker opens after 3 failures.
+	never := "health_check: {disabled: true, passive_failures: 1000000}"
+	w("  - {name: %q, instances: [{url: %q}], %s, circuit_breaker: {disabled: true}}",
+		suites.BackendDead, "http://"+g.o.Fixture.Backends[suites.BackendDead], never)
+	w("  - {name: %q, instances: [{url: %q}], %s, circuit_breaker: {min_requests: 3, failure_ratio: 0.5, window: 10s, open_for: 60s}}",
+		suites.BackendBreaker, "http://"+g.o.Fixture.Backends[suites.BackendBreaker], never)
 	w("routes:")
 	for _, r := range append(append([]suites.Route{}, suites.Routes...), extra...) {
 		w("  - %s", gatelabRoute(r))
@@ -312,7 +331,23 @@ func gatelabRoute(r suites.Route) string {
 		s += ", required_scopes: " + quoteList(r.Scopes)
 	}
 	if r.Tier != "" {
-		s += fmt.Sprintf(", rate_limit_tier: %q", r.Tier)
+		// A generous decision deadline: conformance checks what the limiter
+		// decides, not how fast (the 5 ms default fails open on a loaded
+		// 2-core host talking to Redis through Docker's port proxy).
+		s += fmt.Sprintf(", rate_limit_tier: %q, rate_limit_deadline_ms: 250", r.Tier)
+	}
+	if x, ok := suites.RouteExtras[r.ID]; ok {
+		if x.FailClosed {
+			s += ", rate_limit_fail_mode: closed"
+		}
+		if c := x.CORS; c != nil {
+			s += fmt.Sprintf(", cors: {allowed_origins: %s, allowed_headers: %s, max_age_seconds: %d",
+				quoteList(c.AllowedOrigins), quoteList(c.AllowedHeaders), c.MaxAgeSeconds)
+			if len(c.AllowedMethods) > 0 {
+				s += ", allowed_methods: " + quoteList(c.AllowedMethods)
+			}
+			s += "}"
+		}
 	}
 	if r.TimeoutMS > 0 {
 		s += fmt.Sprintf(", timeout_ms: %d", r.TimeoutMS)
