@@ -18,8 +18,9 @@ const (
 )
 
 // Route is one entry of the neutral route table: requests whose path begins
-// with Prefix go to Upstreams (round robin), with StripPrefix removed from the
-// front of the path first.
+// with Prefix (or, with Base, is Prefix without its trailing slash) go to
+// Upstreams (round robin), with StripPrefix removed from the front of the
+// path first.
 type Route struct {
 	ID string // names the upstream group / backend: letters, digits, '-', '_', '.'
 	// Prefix is matched as a plain string prefix of the request path, as
@@ -27,6 +28,13 @@ type Route struct {
 	// prefix wins. Write it with its trailing slash ("/api/v2/users/") to
 	// match whole segments.
 	Prefix string
+	// Base also routes Prefix without its trailing slash ("/api/v2/users"),
+	// exactly: that path and nothing longer ("/api/v2/usersx" is not
+	// routed), with StripPrefix removed as for the rest ("/" when nothing
+	// is left). It needs a Prefix ending in '/' other than "/" itself. This
+	// is how gatelab's pattern "/x/*" matches: /x and everything below /x/;
+	// without it nginx answers /x with a 301 to /x/ and haproxy with 404.
+	Base bool
 	// StripPrefix ("/api/v2") is removed from the front of the path before
 	// forwarding. It must be a whole-segment prefix of Prefix (Prefix begins
 	// with StripPrefix + "/"); "" forwards the path unchanged.
@@ -63,6 +71,15 @@ type Config struct {
 	// Dir/haproxy.log: that reading costs the harness process some CPU per
 	// request. Off by default.
 	AccessLog bool
+	// RequestID gives every request an X-Request-ID, as gatelab does: a
+	// client's value of 1 to 128 characters from [A-Za-z0-9._:-] is kept,
+	// anything else (or none) is replaced by a generated version 4 UUID;
+	// the upstream gets it and the client gets it back (the upstream's own
+	// X-Request-ID answer header is replaced). nginx derives the UUID from
+	// $request_id, haproxy from its uuid fetch. Off by default, so the
+	// lab's comparisons render as they always have; the conformance targets
+	// turn it on.
+	RequestID bool
 }
 
 // InvalidConfigError lists every problem Render found in a Config.
@@ -168,6 +185,9 @@ func problems(c Config) []string {
 			add("%s: prefix %q is also routes[%d]'s", at, r.Prefix, j)
 		} else {
 			prefixes[r.Prefix] = i
+		}
+		if r.Base && prefixOK && (r.Prefix == "/" || !strings.HasSuffix(r.Prefix, "/")) {
+			add("%s: base: prefix %q has no base path (want a prefix ending in '/', other than \"/\")", at, r.Prefix)
 		}
 		if r.StripPrefix != "" {
 			switch why := checkPath(r.StripPrefix); {
@@ -288,3 +308,21 @@ func ConfigFile(kind string) string {
 	}
 	return kind + ".conf"
 }
+
+// basePath is the path Route.Base routes exactly: Prefix without its
+// trailing slash.
+func basePath(r Route) string { return strings.TrimSuffix(r.Prefix, "/") }
+
+// strippedBase is the path the upstream gets for basePath(r): StripPrefix
+// removed, "/" when nothing is left. (Render has checked that Prefix begins
+// with StripPrefix + "/", so basePath(r) begins with StripPrefix.)
+func strippedBase(r Route) string {
+	if p := strings.TrimPrefix(basePath(r), r.StripPrefix); p != "" {
+		return p
+	}
+	return "/"
+}
+
+// requestIDPattern is a client X-Request-ID kept as it is (Config.RequestID),
+// the rule of gatelab's gateway/observe.ValidRequestID.
+const requestIDPattern = `^[A-Za-z0-9._:-]{1,128}$`

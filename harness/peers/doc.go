@@ -6,7 +6,8 @@
 // # Route table to config file
 //
 // Render turns a Config (a listen address and Routes: ID, path prefix,
-// prefix to strip, upstream addresses, timeout) into an nginx.conf or a
+// whether the prefix's base path is routed too, prefix to strip, upstream
+// addresses, timeout) into an nginx.conf or a
 // haproxy.cfg. No config is ever written by hand per scenario: the lab
 // builds one Config and renders it for each peer; the text is deterministic,
 // so a run can record it (Peer.Config) and anyone can rerun it. Both files
@@ -14,12 +15,18 @@
 //
 //   - the longest matching prefix wins (nginx "location ^~", haproxy ACLs
 //     ordered longest first); no match answers 404, as gatelab does;
+//   - a route with Base also takes its prefix without the trailing slash,
+//     exactly, before any prefix (nginx "location =", haproxy an exact path
+//     match tried first), as gatelab's "/x/*" takes /x;
 //   - the strip prefix is removed from the path, the query kept
 //     (nginx proxy_pass with a URI, haproxy http-request replace-path);
 //   - HTTP/1.1 to the upstream with idle connections kept (nginx upstream
 //     keepalive, haproxy http-reuse always and pool-max-conn), round robin
 //     over a route's upstreams, the route timeout on connect and each wait;
 //   - X-Forwarded-For replaced by the client address, as gatelab does;
+//   - with RequestID (off by default), X-Request-ID as gatelab sets it: the
+//     client's when well formed, else a generated version 4 UUID, the same
+//     upstream and back to the client;
 //   - client keep-alive without a request cap;
 //   - Workers event loops (nginx worker_processes, haproxy nbthread), 1 by
 //     default; see Config.Workers for how to choose it;

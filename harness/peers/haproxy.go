@@ -59,8 +59,23 @@ func renderHAProxy(c Config) string {
 	w("    # X-Forwarded-For is replaced (option forwardfor adds the client's")
 	w("    # address), as nginx and gatelab do, not appended to.")
 	w("    http-request del-header X-Forwarded-For")
+	if c.RequestID {
+		w("    # X-Request-ID: the client's when well formed, else a version 4 UUID;")
+		w("    # the same one upstream and back to the client.")
+		w("    http-request set-var(txn.request_id) req.fhdr(x-request-id) if { req.fhdr(x-request-id) -m reg %s }", haproxyQuote(requestIDPattern))
+		w("    http-request set-var(txn.request_id) uuid unless { var(txn.request_id) -m found }")
+		w("    http-request set-header X-Request-ID %%[var(txn.request_id)]")
+		w("    http-response set-header X-Request-ID %%[var(txn.request_id)]")
+	}
 	for _, r := range c.Routes {
 		w("    acl %s path_beg %s", haproxyBackend(r), haproxyQuote(r.Prefix))
+	}
+	// Base paths are exact matches, which beat every prefix (as nginx's
+	// "location =" does and gatelab's longest match would): they go first.
+	for _, r := range c.Routes {
+		if r.Base {
+			w("    use_backend %s if { path %s }", haproxyBackend(r), haproxyQuote(basePath(r)))
+		}
 	}
 	// haproxy takes the first use_backend that matches; nginx and gatelab
 	// take the longest prefix. Longest first makes them agree.
@@ -76,6 +91,11 @@ func renderHAProxy(c Config) string {
 		w("    balance roundrobin")
 		w("    timeout connect %dms", r.TimeoutMS)
 		w("    timeout server %dms", r.TimeoutMS)
+		if r.Base && basePath(r) == r.StripPrefix {
+			// The base path stripped whole becomes "/" (the next rule
+			// cannot give it: it needs a '/' after the strip prefix).
+			w("    http-request replace-path %s '/'", haproxyQuote("^"+regexp.QuoteMeta(r.StripPrefix)+"$"))
+		}
 		if r.StripPrefix != "" {
 			// The query string is kept: replace-path works on the path only.
 			w("    http-request replace-path %s %s", haproxyQuote("^"+regexp.QuoteMeta(r.StripPrefix)+"(/.*)$"), haproxyQuote(`\1`))

@@ -46,6 +46,19 @@ func renderNginx(c Config) string {
 	w("    # The load generator keeps its connections for the whole run; nginx's")
 	w("    # default would close them every 1000 requests.")
 	w("    keepalive_requests 1000000;")
+	if c.RequestID {
+		w("")
+		w("    # X-Request-ID: the client's when well formed, else a version 4 UUID")
+		w("    # made of $request_id's 32 random hex digits (two replaced by the")
+		w("    # version and variant).")
+		w("    map $request_id $gatelab_uuid {")
+		w("        \"~^(?<gl_a>.{8})(?<gl_b>.{4}).(?<gl_c>.{3}).(?<gl_d>.{3})(?<gl_e>.{12})$\" \"$gl_a-$gl_b-4$gl_c-8$gl_d-$gl_e\";")
+		w("    }")
+		w("    map $http_x_request_id $gatelab_request_id {")
+		w("        %s $http_x_request_id;", nginxQuote("~"+requestIDPattern))
+		w("        default $gatelab_uuid;")
+		w("    }")
+	}
 	for _, r := range c.Routes {
 		w("")
 		w("    upstream %s {", nginxUpstream(r))
@@ -59,6 +72,12 @@ func renderNginx(c Config) string {
 	w("")
 	w("    server {")
 	w("        listen %s;", c.Listen)
+	if c.RequestID {
+		// Inherited by every location (none sets its own add_header or
+		// proxy_hide_header); "always" covers the 404s and error pages.
+		w("        proxy_hide_header X-Request-ID;")
+		w("        add_header X-Request-ID $gatelab_request_id always;")
+	}
 	catchAll := true
 	for _, r := range c.Routes {
 		if r.Prefix == "/" {
@@ -66,21 +85,24 @@ func renderNginx(c Config) string {
 		}
 		w("")
 		w("        # route %s", r.ID)
+		if r.Base {
+			// The base path, exactly: an exact location beats every prefix
+			// one, and a URI on proxy_pass replaces the whole path.
+			uri := ""
+			if r.StripPrefix != "" {
+				uri = strippedBase(r)
+			}
+			w("        location = %s {", nginxQuote(basePath(r)))
+			writeNginxProxy(w, c, r, uri)
+		}
 		w("        location ^~ %s {", nginxQuote(r.Prefix))
+		uri := ""
 		if r.StripPrefix != "" {
 			// A URI on proxy_pass replaces the matched location prefix:
 			// Prefix becomes Prefix without StripPrefix.
-			w("            proxy_pass %s;", nginxQuote("http://"+nginxUpstream(r)+r.Prefix[len(r.StripPrefix):]))
-		} else {
-			w("            proxy_pass %s;", nginxQuote("http://"+nginxUpstream(r)))
+			uri = r.Prefix[len(r.StripPrefix):]
 		}
-		w("            proxy_http_version 1.1;")
-		w("            proxy_set_header Connection \"\";")
-		w("            proxy_set_header X-Forwarded-For $remote_addr;")
-		w("            proxy_connect_timeout %dms;", r.TimeoutMS)
-		w("            proxy_send_timeout %dms;", r.TimeoutMS)
-		w("            proxy_read_timeout %dms;", r.TimeoutMS)
-		w("        }")
+		writeNginxProxy(w, c, r, uri)
 	}
 	if catchAll {
 		w("")
@@ -92,6 +114,23 @@ func renderNginx(c Config) string {
 	w("    }")
 	w("}")
 	return b.String()
+}
+
+// writeNginxProxy writes the body of a route's location, from proxy_pass
+// to the closing brace: uri is proxy_pass's URI ("" forwards the path
+// unchanged).
+func writeNginxProxy(w func(format string, args ...any), c Config, r Route, uri string) {
+	w("            proxy_pass %s;", nginxQuote("http://"+nginxUpstream(r)+uri))
+	w("            proxy_http_version 1.1;")
+	w("            proxy_set_header Connection \"\";")
+	w("            proxy_set_header X-Forwarded-For $remote_addr;")
+	if c.RequestID {
+		w("            proxy_set_header X-Request-ID $gatelab_request_id;")
+	}
+	w("            proxy_connect_timeout %dms;", r.TimeoutMS)
+	w("            proxy_send_timeout %dms;", r.TimeoutMS)
+	w("            proxy_read_timeout %dms;", r.TimeoutMS)
+	w("        }")
 }
 
 // writeNginxMain writes the part every nginx.conf of the lab shares, from

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +71,14 @@ func listen(t *testing.T) string {
 
 func get(t *testing.T, url string, h http.Header) (int, *upstream.Echo) {
 	t.Helper()
+	code, _, e := fetch(t, url, h)
+	return code, e
+}
+
+// fetch GETs url with h and returns the status, the answer's headers and,
+// for a 200, the echo the upstream answered with.
+func fetch(t *testing.T, url string, h http.Header) (int, http.Header, *upstream.Echo) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -78,7 +88,9 @@ func get(t *testing.T, url string, h http.Header) (int, *upstream.Echo) {
 	for k, v := range h {
 		req.Header[k] = v
 	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	// Redirects are not followed: a peer's own 301 is its answer.
+	client := &http.Client{Transport: &http.Transport{Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -86,13 +98,13 @@ func get(t *testing.T, url string, h http.Header) (int, *upstream.Echo) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil
+		return resp.StatusCode, resp.Header, nil
 	}
 	var e upstream.Echo
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 		t.Fatalf("GET %s: the answer is not an echo: %v", url, err)
 	}
-	return resp.StatusCode, &e
+	return resp.StatusCode, resp.Header, &e
 }
 
 // bigExchange POSTs reqBytes and asks the upstream for respBytes; it
@@ -154,9 +166,15 @@ func alive(pid int) bool {
 func TestPeers(t *testing.T) {
 	users := startUpstream(t, "users")
 	products := startUpstream(t, "products")
+	orders := startUpstream(t, "orders")
+	deep := startUpstream(t, "deep")
 	table := []Route{
 		{ID: "users", Prefix: "/api/v2/users/", StripPrefix: "/api/v2", Upstreams: []string{users.Addr()}, TimeoutMS: 3000},
 		{ID: "products", Prefix: "/api/v2/products/", Upstreams: []string{products.Addr()}},
+		// Base paths: stripped whole (to "/"), and a deeper route's base
+		// inside another route's prefix, forwarded unchanged.
+		{ID: "orders", Prefix: "/orders/", StripPrefix: "/orders", Base: true, Upstreams: []string{orders.Addr()}},
+		{ID: "deep", Prefix: "/api/v2/users/deep/", Base: true, Upstreams: []string{deep.Addr()}},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -202,6 +220,7 @@ func TestPeers(t *testing.T) {
 		if code, _ = get(t, p.URL+"/nope", nil); code != http.StatusNotFound {
 			t.Errorf("%s: no route: status %d, want 404", kind, code)
 		}
+		checkBase(t, kind, p.URL)
 		// Large bodies both ways pass without temp files (nginx's workers
 		// run as nobody under root and may not be able to write into Dir).
 		if got, err := bigExchange(ctx, p.URL+"/api/v2/users/big", 2<<20, 4<<20); err != nil || got != 2<<20 {
@@ -262,6 +281,90 @@ func TestPeers(t *testing.T) {
 		if alive(pid) {
 			t.Errorf("process %d is still running after Stop", pid)
 		}
+	}
+}
+
+// checkBase checks Route.Base through a peer started from TestPeers's
+// table: the base path is routed exactly, stripped, query kept; a longer
+// name is not; a route without Base leaves its base unrouted.
+func checkBase(t *testing.T, kind, url string) {
+	t.Helper()
+	for _, c := range []struct{ path, name, upPath, query string }{
+		{"/orders", "orders", "/", ""}, // stripped whole
+		{"/orders?x=1&y=%2F", "orders", "/", "x=1&y=%2F"},
+		{"/orders/", "orders", "/", ""},
+		{"/orders/a/b", "orders", "/a/b", ""},
+		{"/api/v2/users/deep", "deep", "/api/v2/users/deep", ""}, // beats the users prefix
+		{"/api/v2/users/deep/x", "deep", "/api/v2/users/deep/x", ""},
+		{"/api/v2/users/deepx", "users", "/users/deepx", ""}, // not the deep route: whole segments
+	} {
+		code, e := get(t, url+c.path, nil)
+		if code != 200 || e.Name != c.name || e.Path != c.upPath || e.Query != c.query {
+			t.Errorf("%s: GET %s: %d %+v, want %s to get %s query %q", kind, c.path, code, e, c.name, c.upPath, c.query)
+		}
+	}
+	// Not routed: a longer name than a base, and the base of a route
+	// without Base (nginx redirects it to the prefix, haproxy says 404).
+	for _, p := range []string{"/ordersx", "/ordersx/a", "/api/v2/products"} {
+		if code, e := get(t, url+p, nil); code == 200 || e != nil {
+			t.Errorf("%s: GET %s: %d %+v, want it not routed", kind, p, code, e)
+		}
+	}
+}
+
+// TestPeersRequestID starts each installed peer with Config.RequestID and
+// checks through real traffic that every request gets one X-Request-ID,
+// the same upstream and back to the client: a generated version 4 UUID,
+// new each time, unless the client sent a well-formed one, which is kept;
+// the upstream's own X-Request-ID answer never reaches the client.
+func TestPeersRequestID(t *testing.T) {
+	users := startUpstream(t, "users")
+	routes := []Route{{ID: "users", Prefix: "/users/", Base: true, Upstreams: []string{users.Addr()}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	uuid4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for _, kind := range Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			need(t, kind)
+			p, err := Start(ctx, kind, Config{Listen: listen(t), Dir: t.TempDir(), Routes: routes, RequestID: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Stop()
+			seen := map[string]bool{}
+			for _, c := range []struct {
+				sent string // "" sends none
+				keep bool
+			}{
+				{"", false}, {"", false},
+				{"conf-req-42", true}, {"a.b_c:d-E9", true}, {strings.Repeat("r", 128), true},
+				{"bad id", false}, {`"quoted"`, false}, {"a<b>", false}, {strings.Repeat("r", 129), false},
+			} {
+				h := http.Header{upstream.HeaderAddHeader: {"X-Request-ID: from-the-upstream"}}
+				if c.sent != "" {
+					h.Set("X-Request-ID", c.sent)
+				}
+				code, got, e := fetch(t, p.URL+"/users/rid", h)
+				if code != 200 || e == nil {
+					t.Fatalf("X-Request-ID %.20q: status %d", c.sent, code)
+				}
+				rid := got.Values("X-Request-ID")
+				up := http.Header(e.Headers).Values("X-Request-ID")
+				switch {
+				case len(rid) != 1 || !slices.Equal(up, rid):
+					t.Errorf("X-Request-ID %.20q: the client got %q, the upstream %q; want one, the same", c.sent, rid, up)
+				case c.keep && rid[0] != c.sent:
+					t.Errorf("X-Request-ID %.20q: replaced by %q; want it kept", c.sent, rid[0])
+				case !c.keep && !uuid4.MatchString(rid[0]):
+					t.Errorf("X-Request-ID %.20q: got %q; want a generated version 4 UUID", c.sent, rid[0])
+				case !c.keep && seen[rid[0]]:
+					t.Errorf("X-Request-ID %.20q: %q generated twice", c.sent, rid[0])
+				}
+				if len(rid) > 0 {
+					seen[rid[0]] = true
+				}
+			}
+		})
 	}
 }
 

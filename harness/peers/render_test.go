@@ -25,31 +25,68 @@ func twoRoutes() Config {
 	}
 }
 
+// baseRoutes is the Base golden files' Config: base paths stripped to a
+// shorter path, stripped whole (to "/") and forwarded unchanged, beside a
+// prefix without Base.
+func baseRoutes() Config {
+	return Config{
+		Listen: "127.0.0.1:18080",
+		Dir:    "/var/lib/gatelab/run",
+		Routes: []Route{
+			{ID: "users", Prefix: "/api/v2/users/", StripPrefix: "/api/v2", Base: true, Upstreams: []string{"127.0.0.1:19001"}},
+			{ID: "orders", Prefix: "/orders/", StripPrefix: "/orders", Base: true, Upstreams: []string{"127.0.0.1:19002"}},
+			{ID: "deep", Prefix: "/api/v2/users/deep/", Base: true, Upstreams: []string{"127.0.0.1:19003"}},
+			{ID: "products", Prefix: "/api/v2/products/", Upstreams: []string{"127.0.0.1:19003"}},
+		},
+	}
+}
+
+// requestIDRoutes is twoRoutes with RequestID: the request-id golden
+// files differ from the two-routes ones by its lines only.
+func requestIDRoutes() Config {
+	c := twoRoutes()
+	c.RequestID = true
+	return c
+}
+
 func TestRenderGolden(t *testing.T) {
+	configs := []struct {
+		name string
+		c    func() Config
+	}{{"two-routes", twoRoutes}, {"base-routes", baseRoutes}, {"request-id", requestIDRoutes}}
 	for _, kind := range Kinds() {
-		t.Run(kind, func(t *testing.T) {
-			got, err := Render(kind, twoRoutes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join("testdata", kind+"-two-routes.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Render(%s) differs from %s (go test -update rewrites it); got:\n%s", kind, golden, got)
-			}
-			again, _ := Render(kind, twoRoutes())
-			if again != got {
-				t.Error("two renders of the same Config differ")
-			}
-		})
+		for _, cf := range configs {
+			t.Run(kind+"/"+cf.name, func(t *testing.T) {
+				checkGolden(t, kind, cf.name, cf.c)
+			})
+		}
+	}
+}
+
+// checkGolden compares Render(kind, c()) with testdata/KIND-NAME.golden
+// (rewritten with -update) and checks a second render gives the same bytes.
+func checkGolden(t *testing.T, kind, name string, c func() Config) {
+	t.Helper()
+	got, err := Render(kind, c())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", kind+"-"+name+".golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("Render(%s) differs from %s (go test -update rewrites it); got:\n%s", kind, golden, got)
+	}
+	again, _ := Render(kind, c())
+	if again != got {
+		t.Error("two renders of the same Config differ")
 	}
 }
 
@@ -135,6 +172,8 @@ func TestRenderProblems(t *testing.T) {
 		{"strip not a segment", route(func(r *Route) { r.StripPrefix = "/api/v" }), []string{"not a whole-segment prefix"}},
 		{"strip ends with slash", route(func(r *Route) { r.StripPrefix = "/api/" }), []string{"must not end with '/'"}},
 		{"bad id", route(func(r *Route) { r.ID = "us ers" }), []string{"only letters, digits"}},
+		{"base of /", route(func(r *Route) { r.Prefix, r.StripPrefix, r.Base = "/", "", true }), []string{`base: prefix "/" has no base path`}},
+		{"base without slash", route(func(r *Route) { r.Prefix, r.Base = "/api/v2/users", true }), []string{`base: prefix "/api/v2/users" has no base path`}},
 		{"duplicates", with(func(c *Config) { c.Routes = append(c.Routes, good) }), []string{`id "users" is also routes[0]'s`, `prefix "/api/v2/users/" is also routes[0]'s`}},
 		{"every problem at once", Config{Routes: []Route{{Prefix: "x"}}}, []string{
 			"listen: empty", "dir: empty", "routes[0]: id is empty", `prefix "x": does not start with '/'`, "routes[0]: no upstream",
@@ -170,5 +209,51 @@ func TestQuote(t *testing.T) {
 	}
 	if got, want := haproxyQuote(`/a b'c"$d\`), `'/a b'\''c"$d\'`; got != want {
 		t.Errorf("haproxyQuote: %s, want %s", got, want)
+	}
+}
+
+// TestRenderBase checks what the Base golden files must say, in words: the
+// base path is an exact match with the strip applied ("/" when nothing is
+// left), haproxy tries exact matches before every prefix and rewrites a
+// wholly stripped base before the general rule, and a route without Base
+// gets no exact match.
+func TestRenderBase(t *testing.T) {
+	n, err := Render(KindNginx, baseRoutes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"location = \"/api/v2/users\" {\n            proxy_pass \"http://route_users/users\";",
+		"location = \"/orders\" {\n            proxy_pass \"http://route_orders/\";",
+		"location = \"/api/v2/users/deep\" {\n            proxy_pass \"http://route_deep\";",
+	} {
+		if !strings.Contains(n, want) {
+			t.Errorf("nginx: no %q in\n%s", want, n)
+		}
+	}
+	if strings.Count(n, "location = ") != 3 {
+		t.Errorf("nginx: want 3 exact locations (products has no Base):\n%s", n)
+	}
+
+	h, err := Render(KindHAProxy, baseRoutes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"use_backend route_users if { path '/api/v2/users' }\n",
+		"use_backend route_orders if { path '/orders' }\n",
+		"use_backend route_deep if { path '/api/v2/users/deep' }\n",
+		"http-request replace-path '^/orders$' '/'\n    http-request replace-path '^/orders(/.*)$' '\\1'\n",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("haproxy: no %q in\n%s", want, h)
+		}
+	}
+	if strings.Count(h, " if { path ") != 3 || strings.Count(h, "replace-path '^/api/v2$'") != 0 {
+		t.Errorf("haproxy: want 3 exact matches and no whole-strip rewrite for users:\n%s", h)
+	}
+	// Every exact match comes before the first prefix match.
+	if last, first := strings.LastIndex(h, " if { path "), strings.Index(h, " if route_"); first < 0 || last > first {
+		t.Errorf("haproxy: an exact match after a prefix match:\n%s", h)
 	}
 }

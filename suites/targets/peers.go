@@ -16,19 +16,28 @@ import (
 
 // PeerFeatures are the features nginx and haproxy get from the config the
 // lab's renderer (harness/peers) writes: prefix routes, the longest
-// winning, with strip_prefix. Not declared, and why:
+// winning, with strip_prefix (a pattern "/x/*" routes /x too: peers.Route
+// Base), and X-Request-ID kept or generated (peers.Config.RequestID, on
+// for these targets only: the lab's comparisons render without it). Not
+// declared, and why:
 //
 //   - headers.forwarded: the renderer sets X-Forwarded-For only (nginx
-//     proxy_set_header, haproxy option forwardfor), not -Proto or -Host;
+//     proxy_set_header, haproxy option forwardfor), not -Proto or -Host.
+//     Adding those two would not be enough: the forwarded-set case also
+//     needs the client's Forwarded header dropped, address-claims-stripped
+//     needs X-Real-IP, True-Client-IP and the like dropped (gatelab strips
+//     about twenty such headers by default; haproxy forwards their
+//     '_'-spelled variants too), and the extended via-appended case needs
+//     a Via entry;
 //   - upstream.errors: refused and timed-out upstreams get the peer's own
 //     HTML error pages, not JSON bodies with a request_id;
 //   - routing.exact, routing.methods: a peers.Route is a prefix for every
 //     method;
-//   - auth, rate limits, limits, identity and request-id headers: a plain
+//   - auth, rate limits, limits, identity headers, traceparent: a plain
 //     proxy has none of them.
 //
 // The report lists them as unsupported; the cases needing them are skipped.
-var PeerFeatures = []suites.Feature{suites.RoutingPrefix}
+var PeerFeatures = []suites.Feature{suites.RoutingPrefix, suites.HeadersRequestID}
 
 // PeerOptions start nginx or haproxy in front of the fixture.
 type PeerOptions struct {
@@ -87,7 +96,7 @@ func StartPeer(ctx context.Context, o PeerOptions) (*Peer, error) {
 		if port, err = fleet.FreePort(); err != nil {
 			break
 		}
-		c := peers.Config{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Routes: p.carried, Dir: dir}
+		c := peers.Config{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Routes: p.carried, Dir: dir, RequestID: true}
 		if p.peer, err = peers.Start(ctx, o.Kind, c); err == nil {
 			return p, nil
 		}
@@ -100,8 +109,9 @@ func StartPeer(ctx context.Context, o PeerOptions) (*Peer, error) {
 }
 
 // PeerRoutes turns fixture routes into the lab's neutral peer routes: a
-// pattern "/x/*" becomes the prefix "/x/" (so it matches /x/ and below, not
-// /x itself), Strip becomes StripPrefix, the backend its address. A route
+// pattern "/x/*" becomes the prefix "/x/" with Base (so it matches /x
+// itself and everything below /x/, not /xy, as gatelab does), Strip
+// becomes StripPrefix, the backend its address. A route
 // is left out, with the reason, when it needs a feature not in have or
 // asks for something a plain proxy does not do (an exact path, methods,
 // credentials, a rate limit, a body limit).
@@ -136,6 +146,7 @@ func PeerRoutes(routes []suites.Route, backends map[string]string, have []suites
 		out = append(out, peers.Route{
 			ID:          r.ID,
 			Prefix:      strings.TrimSuffix(r.Pattern, "*"),
+			Base:        r.Pattern != "/*", // the catch-all has no base path
 			StripPrefix: r.Strip,
 			Upstreams:   []string{addr},
 			TimeoutMS:   r.TimeoutMS,
@@ -158,10 +169,10 @@ func (p *Peer) Close() {
 func (p *Peer) Name() string { return p.kind }
 
 // Implementation is the peer with its version; the mode says where its
-// config came from and how many workers it runs.
+// config came from, how many workers it runs and that it sets X-Request-ID.
 func (p *Peer) Implementation() suites.Implementation {
 	return suites.Implementation{Name: p.kind, Version: p.peer.Version,
-		Mode: map[string]string{"config": "harness/peers", "workers": strconv.Itoa(peers.DefaultWorkers)}}
+		Mode: map[string]string{"config": "harness/peers", "workers": strconv.Itoa(peers.DefaultWorkers), "request_id": "on"}}
 }
 
 // URL is the peer's listener.
