@@ -45,6 +45,9 @@ type Route struct {
 	// TimeoutMS is the per-route upstream timeout (0: the target's default).
 	TimeoutMS    int
 	MaxBodyBytes int64
+	// Priority is the load-shedding priority, P0 (never shed) to P3 (shed
+	// first); "" is the target's default.
+	Priority string
 	// Needs is the feature a target must support to carry this route;
 	// targets that lack it leave the route out.
 	Needs Feature

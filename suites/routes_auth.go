@@ -15,6 +15,10 @@ var authExtendedRoutes = []Route{
 	// in RouteExtras.
 	{ID: "a-fail-open", Pattern: "/conf/a-fail-open/*", Backend: BackendAlpha, Auth: JWTAuth, Tier: "conf-roomy", Needs: FailMode},
 	{ID: routeFailClosed, Pattern: "/conf/a-fail-closed/*", Backend: BackendAlpha, Auth: JWTAuth, Tier: "conf-roomy", Needs: FailMode},
+	// Load shedding by priority, on a target with a small in-flight limit
+	// of its own (ShedTarget): P0 is never shed, P3 first.
+	{ID: "a-shed-critical", Pattern: "/conf/a-shed-critical/*", Backend: BackendAlpha, Auth: NoAuth, Priority: "P0", Needs: Shedding},
+	{ID: "a-shed-low", Pattern: "/conf/a-shed-low/*", Backend: BackendAlpha, Auth: NoAuth, Priority: "P3", Needs: Shedding},
 }
 
 const (

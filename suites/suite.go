@@ -67,7 +67,7 @@ type Case struct {
 const DefaultCaseTimeout = 20 * time.Second
 
 // groups are the case lists of the group files, in report order.
-var groups = [][]Case{routingCases, headerCases, authCases, rateLimitCases, upstreamCases, limitCases, extendedCases, corsCases}
+var groups = [][]Case{routingCases, headerCases, authCases, rateLimitCases, upstreamCases, limitCases, extendedCases, corsCases, shedCases}
 
 // All returns every case, sorted by ID.
 func All() []Case {

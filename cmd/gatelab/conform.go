@@ -303,7 +303,7 @@ func referenceTargets(ctx context.Context, combos [][3]string, peerKinds []strin
 	cleanup := func() {}
 	redisAddr := ""
 	if slices.ContainsFunc(combos, func(c [3]string) bool { return c[2] == "redis" }) {
-		r, err := deps.StartRedis(ctx, deps.RedisOptions{})
+		r, err := deps.StartRedis(ctx, targets.RedisOptions())
 		switch {
 		case err == nil:
 			redisAddr, cleanup = r.Addr(), func() { r.Close() }

@@ -58,7 +58,7 @@ func TestConformance(t *testing.T) {
 	}
 	defer fx.Close()
 	var redisAddr, redisWhy string
-	if r, err := deps.StartRedis(ctx, deps.RedisOptions{}); err != nil {
+	if r, err := deps.StartRedis(ctx, RedisOptions()); err != nil {
 		if os.Getenv("GATELAB_REQUIRE_REDIS") == "1" {
 			t.Fatalf("redis: %v", err)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/harness/deps"
 	"github.com/gatelab/gatelab/harness/fleet"
 	"github.com/gatelab/gatelab/suites"
 )
@@ -84,6 +85,9 @@ type GatelabOptions struct {
 	Fixture *Fixture
 	// Dir holds the rendered config (a temporary directory when empty).
 	Dir string
+	// MaxInFlight > 0 makes the gateway shed load by priority above
+	// fractions of it (suites.ShedTarget).
+	MaxInFlight int
 }
 
 // Gatelab is the reference gateway as a Target: a "gatelab serve" process
@@ -189,6 +193,19 @@ func (g *Gatelab) AdminURL() string { return g.admin }
 // Features: the reference gateway has them all, from its config.
 func (g *Gatelab) Features() []suites.Feature { return suites.AllFeatures() }
 
+// WithMaxInFlight starts a second gateway from the same fixture and
+// engines that sheds by priority above fractions of max requests in flight
+// (suites.ShedTarget, for the shedding case). stop ends it.
+func (g *Gatelab) WithMaxInFlight(ctx context.Context, max int) (suites.Target, func(), error) {
+	o := g.o
+	o.MaxInFlight, o.Dir = max, ""
+	d, err := StartGatelab(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, d.Close, nil
+}
+
 // LimiterStoreDown starts a second gateway from the same fixture and
 // engines on the redis limiter pointed at a port nobody listens on: a
 // limiter store that is down (suites.LimiterStoreDowner, for the fail-mode
@@ -261,10 +278,31 @@ func (g *Gatelab) servedVersion(ctx context.Context) (int64, error) {
 	return v.Version, nil
 }
 
-// render writes the gatelab config of the fixture: fixtures/gateway.yaml's
-// auth section and tiers plus the suites' tiers, one backend per fixture
-// backend, the fixture's routes and extra ones.
+// render writes the gatelab config of the fixture for this gateway.
 func (g *Gatelab) render(extra []suites.Route, version int64) string {
+	return renderConfig("conform-"+g.Name(), g.fx, g.o.Fixture.Backends, extra, version, g.o.MaxInFlight)
+}
+
+// RenderConfig is the gatelab config (YAML) the reference gateway is
+// configured from, for a gateway started some other way (the node's own
+// tests start one in process): fixtures/gateway.yaml under root gives the
+// auth section, tiers and admin tokens, fx the backends' addresses; extra
+// routes follow the fixture's, and version > 0 is declared.
+func RenderConfig(root string, fx *Fixture, extra []suites.Route, version int64) (string, error) {
+	gw, err := config.Load(filepath.Join(root, "fixtures", "gateway.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("fixtures/gateway.yaml: %w", err)
+	}
+	return renderConfig("conform-gatelab", gw, fx.Backends, extra, version, 0), nil
+}
+
+// renderConfig writes the gatelab config of the fixture: gw's
+// (fixtures/gateway.yaml's) auth section and tiers plus the suites' tiers,
+// one backend per fixture backend at its address in backends, the
+// fixture's routes and extra ones.
+// maxInFlight > 0 sets the node's load-shedding limit (P3 shed above 60 %
+// of it, P2 75 %, P1 90 %).
+func renderConfig(instance string, gw *config.Config, backends map[string]string, extra []suites.Route, version int64, maxInFlight int) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# gatelab config rendered by the conformance suites from suites.Routes.")
@@ -272,47 +310,50 @@ func (g *Gatelab) render(extra []suites.Route, version int64) string {
 		w("version: %d", version)
 	}
 	w("listen: {traffic: 127.0.0.1:0, admin: 127.0.0.1:0}")
-	w("gateway: {instance: %q}", "conform-"+g.Name())
+	w("gateway: {instance: %q}", instance)
 	w("access_log: {output: \"off\"}")
 	// A short header timeout: the slow-header cases wait for it.
 	w("limits: {read_header_timeout: 2s}")
-	j := g.fx.Auth.JWT
+	if maxInFlight > 0 {
+		w("shedding: {max_in_flight: %d, p1: 0.9, p2: 0.75, p3: 0.6}", maxInFlight)
+	}
+	j := gw.Auth.JWT
 	w("auth:")
 	w("  jwt:")
-	w("    jwks_file: %q", g.fx.Resolve(j.JWKSFile))
+	w("    jwks_file: %q", gw.Resolve(j.JWKSFile))
 	w("    issuers: %s", quoteList(j.Issuers))
 	w("    audiences: %s", quoteList(j.Audiences))
 	w("    algorithms: %s", quoteList(j.Algorithms))
 	if j.ClockSkew != nil {
 		w("    clock_skew: %s", *j.ClockSkew)
 	}
-	w("  api_keys_file: %q", g.fx.Resolve(g.fx.Auth.APIKeysFile))
+	w("  api_keys_file: %q", gw.Resolve(gw.Auth.APIKeysFile))
 	w("rate_limits:")
 	w("  tiers:")
 	for _, t := range suites.Tiers {
 		w("    - {name: %q, limit: %d, window: 1m, key: %s, algorithm: sliding_window}", t.Name, t.Limit, t.Key)
 	}
-	for _, t := range g.fx.RateLimit.Tiers {
+	for _, t := range gw.RateLimit.Tiers {
 		w("    - {name: %q, limit: %d, window: %s, key: %s, algorithm: %s}", t.Name, t.Limit, t.Window, t.Key, t.Algorithm)
 	}
 	w("backends:")
 	for _, name := range suites.EchoBackends {
-		w("  - {name: %q, instances: [{url: %q}]}", name, "http://"+g.o.Fixture.Backends[name])
+		w("  - {name: %q, instances: [{url: %q}]}", name, "http://"+backends[name])
 	}
 	// The refused backends never leave rotation: dead answers 502 for the
 	// gateway's whole life; breaker's breaker opens after 3 failures.
 	never := "health_check: {disabled: true, passive_failures: 1000000}"
 	w("  - {name: %q, instances: [{url: %q}], %s, circuit_breaker: {disabled: true}}",
-		suites.BackendDead, "http://"+g.o.Fixture.Backends[suites.BackendDead], never)
+		suites.BackendDead, "http://"+backends[suites.BackendDead], never)
 	w("  - {name: %q, instances: [{url: %q}], %s, circuit_breaker: {min_requests: 3, failure_ratio: 0.5, window: 10s, open_for: 60s}}",
-		suites.BackendBreaker, "http://"+g.o.Fixture.Backends[suites.BackendBreaker], never)
+		suites.BackendBreaker, "http://"+backends[suites.BackendBreaker], never)
 	w("routes:")
 	for _, r := range append(append([]suites.Route{}, suites.Routes...), extra...) {
 		w("  - %s", gatelabRoute(r))
 	}
 	w("admin:")
 	w("  tokens:")
-	for _, t := range g.fx.Admin.Tokens {
+	for _, t := range gw.Admin.Tokens {
 		w("    - {id: %q, sha256: %q}", t.ID, t.SHA256)
 	}
 	w("  audit_log: \"off\"")
@@ -334,7 +375,7 @@ func gatelabRoute(r suites.Route) string {
 		// A generous decision deadline: conformance checks what the limiter
 		// decides, not how fast (the 5 ms default fails open on a loaded
 		// 2-core host talking to Redis through Docker's port proxy).
-		s += fmt.Sprintf(", rate_limit_tier: %q, rate_limit_deadline_ms: 250", r.Tier)
+		s += fmt.Sprintf(", rate_limit_tier: %q, rate_limit_deadline_ms: 1000", r.Tier)
 	}
 	if x, ok := suites.RouteExtras[r.ID]; ok {
 		if x.FailClosed {
@@ -354,6 +395,9 @@ func gatelabRoute(r suites.Route) string {
 	}
 	if r.MaxBodyBytes > 0 {
 		s += fmt.Sprintf(", max_body_bytes: %d", r.MaxBodyBytes)
+	}
+	if r.Priority != "" {
+		s += ", priority: " + r.Priority
 	}
 	return s + "}"
 }
@@ -375,4 +419,16 @@ func binaryVersion(ctx context.Context, bin string) string {
 	<-p.Done()
 	line, _, _ := strings.Cut(p.Stdout(), "\n")
 	return strings.TrimSpace(strings.TrimPrefix(line, "gatelab "))
+}
+
+// RedisOptions is how conformance runs start the redis limiter's store: a
+// local redis-server process unless GATELAB_REDIS_MODE says otherwise.
+// Conformance checks what the limiter decides; Docker's port proxy on a
+// loaded 2-core host adds stalls that make decisions miss their deadline
+// and fail open, which is the lab's concern, not the suite's.
+func RedisOptions() deps.RedisOptions {
+	if os.Getenv(deps.EnvRedisMode) != "" {
+		return deps.RedisOptions{}
+	}
+	return deps.RedisOptions{Mode: deps.ModeProcess}
 }
