@@ -3,14 +3,15 @@ package node_test
 // The gateway suite: every case runs against every server engine x router
 // engine combination, through real `gatelab upstream` processes over
 // loopback. Engines are taken from the registry, so a new engine is covered
-// without touching this file.
+// without touching this file. The HTTP behaviour any gateway owes its
+// clients is checked by the conformance suites (suites_test.go runs them on
+// the same combinations); the cases here are gatelab's own.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,7 +90,6 @@ func testConfig(t *testing.T, ups map[string]string) *config.Config {
 	cfg.Routes = append(cfg.Routes,
 		config.Route{ID: "slow", Pattern: "/test/slow/*", Backend: "user-service", Auth: config.AuthNone, TimeoutMS: 300, StripPrefix: "/test"},
 		config.Route{ID: "dead", Pattern: "/test/dead/*", Backend: "dead-service", Auth: config.AuthNone},
-		config.Route{ID: "small-body", Pattern: "/test/upload/*", Methods: policy.Methods{policy.MethodPost}, Backend: "user-service", Auth: config.AuthNone, MaxBodyBytes: 1024},
 		config.Route{ID: "big-body", Pattern: "/test/big/*", Methods: policy.Methods{policy.MethodPost}, Backend: "user-service", Auth: config.AuthNone, MaxBodyBytes: 4 << 20},
 		config.Route{ID: "open", Pattern: "/test/open/*", Backend: "user-service", Auth: config.AuthNone},
 	)
@@ -147,26 +146,18 @@ func (h *hangupBackend) count() int {
 	return h.hits
 }
 
+// closedAddr is a loopback address whose connections are refused, the
+// port reserved for the test's lifetime (reserveClosedPort). (A listener
+// opened and closed gives the port back to the kernel, which may hand it to
+// another node's listener: then the "dead" route proxies into a gateway,
+// once into itself in a loop.)
 func closedAddr(t *testing.T) string {
-	// A socket bound to a port but not listening: connections to it are
-	// refused, and the port stays reserved for the test's lifetime. (A
-	// listener opened and closed gives the port back to the kernel, which
-	// may hand it to another node's listener: then the "dead" route proxies
-	// into a gateway, once into itself in a loop.)
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	addr, release, err := reserveClosedPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	t.Cleanup(release)
+	return addr
 }
 
 // syncBuffer collects the access log.
@@ -360,211 +351,77 @@ var gatewayCases = []struct {
 	name string
 	run  func(t *testing.T, g *gw)
 }{
-	{"valid token reaches upstream with identity and without credentials", func(t *testing.T, g *gw) {
-		tok := g.token("user_789", []string{"users:read", "orders:write"}, 5*time.Minute)
-		r := g.do("GET", "/api/v2/users/me?x=1", map[string]string{"Authorization": "Bearer " + tok, "Idempotency-Key": "idem-1"}, nil)
-		if r.status != 200 {
-			t.Fatalf("status %d: %s", r.status, r.body)
-		}
-		e := r.echo(t)
-		if e.Name != "user-service" || e.Path != "/users/me" || e.Query != "x=1" {
-			t.Errorf("routed to %s path %s query %q; want user-service /users/me x=1", e.Name, e.Path, e.Query)
-		}
-		if got := e.header("X-User-ID"); len(got) != 1 || got[0] != "user_789" {
-			t.Errorf("X-User-ID upstream = %v", got)
-		}
-		if got := e.header("X-User-Scopes"); len(got) != 1 || got[0] != "users:read orders:write" {
-			t.Errorf("X-User-Scopes upstream = %v", got)
-		}
-		if got := e.header("Authorization"); len(got) != 0 {
-			t.Errorf("Authorization forwarded: %v", got)
-		}
-		if got := e.header("Idempotency-Key"); len(got) != 1 || got[0] != "idem-1" {
-			t.Errorf("Idempotency-Key upstream = %v", got)
-		}
-		if got := e.header("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
-			t.Errorf("X-Forwarded-For = %v", got)
-		}
-		if got := e.header("X-Forwarded-Proto"); len(got) != 1 || got[0] != "http" {
-			t.Errorf("X-Forwarded-Proto = %v", got)
-		}
-		if got := e.header("X-Forwarded-Host"); len(got) != 1 || got[0] != strings.TrimPrefix(g.base, "http://") {
-			t.Errorf("X-Forwarded-Host = %v", got)
-		}
-		rid := r.header.Get("X-Request-ID")
-		if len(rid) != 36 {
-			t.Errorf("generated X-Request-ID = %q", rid)
-		}
-		if got := e.header("X-Request-ID"); len(got) != 1 || got[0] != rid {
-			t.Errorf("upstream X-Request-ID %v, response %q", got, rid)
-		}
-		if tp := e.header("traceparent"); len(tp) != 1 || len(tp[0]) != 55 || !strings.HasPrefix(tp[0], "00-") {
-			t.Errorf("traceparent upstream = %v", tp)
-		}
-		if r.header.Get("X-Response-Time-Ms") == "" {
-			t.Error("no X-Response-Time-Ms")
-		}
-		for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit"} {
-			if r.header.Get(h) == "" {
-				t.Errorf("no %s on a limited route", h)
-			}
-		}
-		if got := r.header.Get("RateLimit-Policy"); got != `"standard";q=100;w=60` {
-			t.Errorf("RateLimit-Policy = %q", got)
-		}
-	}},
-	{"client request id kept and trace continued", func(t *testing.T, g *gw) {
-		tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-		r := g.do("GET", "/test/open/x", map[string]string{"X-Request-ID": "client-req-42", "traceparent": tp}, nil)
-		e := r.echo(t)
-		if r.header.Get("X-Request-ID") != "client-req-42" || e.header("X-Request-ID")[0] != "client-req-42" {
-			t.Errorf("request id not kept: response %q upstream %v", r.header.Get("X-Request-ID"), e.header("X-Request-ID"))
-		}
-		got := e.header("traceparent")
-		if len(got) != 1 || !strings.HasPrefix(got[0], "00-4bf92f3577b34da6a3ce929d0e0e4736-") || strings.Contains(got[0], "00f067aa0ba902b7") {
-			t.Errorf("traceparent = %v; want same trace id, new parent id", got)
-		}
-		// A malformed request id is replaced, not echoed.
-		r = g.do("GET", "/test/open/x", map[string]string{"X-Request-ID": "bad id\twith spaces"}, nil)
-		if rid := r.header.Get("X-Request-ID"); len(rid) != 36 {
-			t.Errorf("bad client id not replaced: %q", rid)
-		}
-	}},
-	{"expired token 401 with WWW-Authenticate and JSON error", func(t *testing.T, g *gw) {
-		tok := g.token("user_789", nil, -5*time.Minute)
-		r := g.do("GET", "/api/v2/users/me", map[string]string{"Authorization": "Bearer " + tok}, nil)
-		if r.status != 401 {
-			t.Fatalf("status %d", r.status)
-		}
-		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
-		}
-		m := r.json(t)
-		if m["error"] == "" || m["request_id"] != r.header.Get("X-Request-ID") {
-			t.Errorf("error body %v", m)
-		}
-	}},
-	{"missing and garbage credentials 401", func(t *testing.T, g *gw) {
-		for _, h := range []map[string]string{nil, {"Authorization": "Bearer not.a.jwt"}, {"Authorization": "Basic dXNlcjpwYXNz"}} {
-			if r := g.do("GET", "/api/v2/users/me", h, nil); r.status != 401 {
-				t.Errorf("%v: status %d", h, r.status)
-			}
-		}
-	}},
-	{"spoofed identity headers never reach upstream", func(t *testing.T, g *gw) {
-		tok := g.token("real_user", nil, 5*time.Minute)
-		req, _ := http.NewRequest("GET", g.base+"/api/v2/users/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header["X-User-ID"] = []string{"admin_user", "admin2"}
-		req.Header["x-user-id"] = []string{"admin3"}
-		req.Header["X_User_ID"] = []string{"admin4"}
-		req.Header["X-USER-SCOPES"] = []string{"admin"}
-		req.Header["X-Partner-Id"] = []string{"evil"}
-		e := send(t, req).echo(t)
-		if got := e.header("X-User-ID"); len(got) != 1 || got[0] != "real_user" {
-			t.Errorf("X-User-ID upstream = %v; want only real_user", got)
-		}
-		if got := e.header("X-User-Scopes"); len(got) != 0 {
-			t.Errorf("X-User-Scopes upstream = %v; want none (token has no scopes)", got)
-		}
-		if got := e.header("X-Partner-ID"); len(got) != 0 {
-			t.Errorf("X-Partner-ID upstream = %v", got)
-		}
-		// On a public route nothing identity-like passes either.
-		req, _ = http.NewRequest("GET", g.base+"/test/open/x", nil)
-		req.Header["X-User-Id"] = []string{"admin_user"}
-		req.Header["X_USER_ID"] = []string{"admin_user"}
-		e = send(t, req).echo(t)
-		if got := e.header("X-User-ID"); len(got) != 0 {
-			t.Errorf("X-User-ID on public route = %v", got)
-		}
-	}},
-	{"missing scope 403", func(t *testing.T, g *gw) {
+	// TestSuites runs the conformance suites against every engine
+	// combination too: they check routing, credentials, identity headers,
+	// request ids and trace context, hop-by-hop and forwarding headers,
+	// rate limiting, upstream errors, body and header limits and slow
+	// clients. The cases here check what they leave out: gatelab's own
+	// response fields and error codes, fixtures/gateway.yaml's tiers by
+	// name, retries, idle connections, large streams, deprecation, the
+	// health route, the access log and metrics.
+	{"X-Response-Time-Ms on answers; RateLimit-Policy names the route's tier", func(t *testing.T, g *gw) {
 		tok := g.token("user_789", []string{"users:read"}, 5*time.Minute)
-		r := g.do("GET", "/api/v2/admin/stats", map[string]string{"Authorization": "Bearer " + tok}, nil)
-		if r.status != 403 {
-			t.Fatalf("status %d: %s", r.status, r.body)
-		}
-		if r.json(t)["error"] == nil {
-			t.Error("no error in body")
-		}
-		tok = g.token("admin_1", []string{"admin"}, 5*time.Minute)
-		if r := g.do("GET", "/api/v2/admin/stats", map[string]string{"Authorization": "Bearer " + tok}, nil); r.status != 200 {
-			t.Errorf("with admin scope: status %d", r.status)
+		for _, c := range []struct {
+			path   string
+			hdr    map[string]string
+			policy string
+		}{
+			{"/api/v2/users/me", map[string]string{"Authorization": "Bearer " + tok}, `"standard";q=100;w=60`},
+			{"/api/v2/products/shoes", map[string]string{"X-API-Key": "glk_test_partner42"}, `"third_party";q=50;w=60`},
+		} {
+			r := g.do("GET", c.path, c.hdr, nil)
+			if r.status != 200 {
+				t.Fatalf("%s: status %d: %s", c.path, r.status, r.body)
+			}
+			if r.header.Get("X-Response-Time-Ms") == "" {
+				t.Errorf("%s: no X-Response-Time-Ms", c.path)
+			}
+			if got := r.header.Get("RateLimit-Policy"); got != c.policy {
+				t.Errorf("%s: RateLimit-Policy = %q, want %q", c.path, got, c.policy)
+			}
 		}
 	}},
-	{"101st request in a minute on the standard tier is 429 with Retry-After", func(t *testing.T, g *gw) {
-		tok := g.token("burst_user", nil, 5*time.Minute)
-		h := map[string]string{"Authorization": "Bearer " + tok}
+	{"refusals carry gatelab's JSON error codes and the request id", func(t *testing.T, g *gw) {
+		// want checks a gateway's refusal: the status, and a JSON body
+		// whose error is code (any non-empty one when code is "") and
+		// whose request_id is the X-Request-ID header.
+		want := func(what string, r resp, status int, code string) {
+			t.Helper()
+			if r.status != status {
+				t.Errorf("%s: status %d %s, want %d", what, r.status, r.body, status)
+				return
+			}
+			m := r.json(t)
+			if e, _ := m["error"].(string); e == "" || code != "" && e != code {
+				t.Errorf("%s: error %v, want %q", what, m["error"], code)
+			}
+			if rid := r.header.Get("X-Request-ID"); rid == "" || m["request_id"] != rid {
+				t.Errorf("%s: request_id %v, X-Request-ID %q", what, m["request_id"], rid)
+			}
+		}
+		bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+		want("expired token", g.do("GET", "/api/v2/users/me", bearer(g.token("user_789", nil, -5*time.Minute)), nil), 401, "")
+		want("missing scope", g.do("GET", "/api/v2/admin/stats", bearer(g.token("user_789", []string{"users:read"}, 5*time.Minute)), nil), 403, "")
+		want("no route", g.do("GET", "/nope", nil, nil), 404, "not_found")
+		// The Allow list as gatelab writes it: the route's methods, no HEAD.
+		if r := g.do("DELETE", "/api/v2/users/me", nil, nil); r.status != 405 || r.header.Get("Allow") != "GET, POST, PUT" {
+			t.Errorf("405: %d Allow %q", r.status, r.header.Get("Allow"))
+		}
+		want("upstream timeout", g.do("GET", "/test/slow/x", map[string]string{"X-Upstream-Delay": "3s"}, nil), 504, "upstream_timeout")
+		if r := g.do("GET", "/test/dead/x", nil, nil); r.status != 502 {
+			t.Errorf("dead: %d %s; backend %+v", r.status, r.body, g.n.Gateway.Snapshot().Backends["dead-service"].R.Status())
+		} else {
+			want("refused", r, 502, "upstream_unavailable")
+		}
+		// fixtures/gateway.yaml's standard tier: 100 a minute.
+		h := bearer(g.token("burst_user", nil, 5*time.Minute))
 		inOneMinuteWindow(10 * time.Second)
 		for i := 1; i <= 100; i++ {
-			r := g.do("GET", "/api/v2/users/me", h, nil)
-			if r.status != 200 {
+			if r := g.do("GET", "/api/v2/users/me", h, nil); r.status != 200 {
 				t.Fatalf("request %d: status %d", i, r.status)
 			}
 		}
-		r := g.do("GET", "/api/v2/users/me", h, nil)
-		if r.status != 429 {
-			t.Fatalf("101st: status %d", r.status)
-		}
-		if r.header.Get("Retry-After") == "" || r.header.Get("X-RateLimit-Remaining") != "0" {
-			t.Errorf("429 headers: Retry-After %q Remaining %q", r.header.Get("Retry-After"), r.header.Get("X-RateLimit-Remaining"))
-		}
-		if m := r.json(t); m["error"] != "rate_limit_exceeded" {
-			t.Errorf("body %v", m)
-		}
-		// Another user is unaffected.
-		if r := g.do("GET", "/api/v2/users/me", map[string]string{"Authorization": "Bearer " + g.token("other_user", nil, time.Minute)}, nil); r.status != 200 {
-			t.Errorf("other user: %d", r.status)
-		}
-	}},
-	{"404 and 405 with Allow", func(t *testing.T, g *gw) {
-		if r := g.do("GET", "/nope", nil, nil); r.status != 404 || r.json(t)["error"] != "not_found" {
-			t.Errorf("404: %d %s", r.status, r.body)
-		}
-		r := g.do("DELETE", "/api/v2/users/me", nil, nil)
-		if r.status != 405 || r.header.Get("Allow") != "GET, POST, PUT" {
-			t.Errorf("405: %d Allow %q", r.status, r.header.Get("Allow"))
-		}
-	}},
-	{"unsafe paths rejected with 400", func(t *testing.T, g *gw) {
-		for _, p := range []string{"/api/v2/users/../admin/x", "/api/v2/users/%2e%2e/admin/x", "/api/v2/users/..%2fadmin", "/api//v2/users/me", "/api/v2/users/me\\..\\x", "/api/v2/%75sers/me", "/api/v2/users/./me"} {
-			code, body := g.raw("GET " + p + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-			if code != 400 {
-				t.Errorf("%s: status %d %s", p, code, body)
-			}
-		}
-	}},
-	{"hop-by-hop headers removed both ways", func(t *testing.T, g *gw) {
-		// Raw bytes: Go's client rewrites the Connection header it is given.
-		code, body := g.raw("GET /test/open/x HTTP/1.1\r\nHost: x\r\nConnection: X-Secret-Hop, close\r\nX-Secret-Hop: 1\r\n" +
-			"Keep-Alive: timeout=5\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\nX-Keep-Me: yes\r\n\r\n")
-		if code != 200 {
-			t.Fatalf("status %d %s", code, body)
-		}
-		e := resp{status: code, body: []byte(body)}.echo(t)
-		for _, h := range []string{"X-Secret-Hop", "Keep-Alive", "Proxy-Authorization"} {
-			if got := e.header(h); len(got) != 0 {
-				t.Errorf("%s forwarded: %v (upstream saw %v)", h, got, e.Headers)
-			}
-		}
-		if got := e.header("X-Keep-Me"); len(got) != 1 {
-			t.Errorf("end-to-end header dropped: %v", got)
-		}
-		r := g.do("GET", "/test/open/x", map[string]string{"X-Upstream-Header": "Keep-Alive: timeout=99"}, nil)
-		if r.header.Get("Keep-Alive") != "" {
-			t.Errorf("upstream Keep-Alive passed to client: %q", r.header.Get("Keep-Alive"))
-		}
-	}},
-	{"upstream timeout 504 and refused 502", func(t *testing.T, g *gw) {
-		r := g.do("GET", "/test/slow/x", map[string]string{"X-Upstream-Delay": "3s"}, nil)
-		if r.status != 504 || r.json(t)["error"] != "upstream_timeout" {
-			t.Errorf("slow: %d %s", r.status, r.body)
-		}
-		r = g.do("GET", "/test/dead/x", nil, nil)
-		if r.status != 502 || r.json(t)["error"] != "upstream_unavailable" {
-			t.Errorf("dead: %d %s; backend %+v", r.status, r.body, g.n.Gateway.Snapshot().Backends["dead-service"].R.Status())
-		}
+		want("101st request on the standard tier", g.do("GET", "/api/v2/users/me", h, nil), 429, "rate_limit_exceeded")
 	}},
 	{"no gateway retries: a backend that hangs up gets exactly one request", func(t *testing.T, g *gw) {
 		for _, m := range []string{"GET", "POST"} {
@@ -576,22 +433,6 @@ var gatewayCases = []struct {
 			if got := hangup.count() - before; got != 1 {
 				t.Errorf("%s: backend received %d requests, want exactly 1 (no retries)", m, got)
 			}
-		}
-	}},
-	{"slow-loris: incomplete headers are cut off", func(t *testing.T, g *gw) {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		io.WriteString(conn, "GET /test/open/x HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-		// The server must close (or answer and close) on its own within the
-		// header timeout (1 s in this config); the read returns when it does.
-		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-		start := time.Now()
-		_, err = io.ReadAll(conn)
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Fatalf("connection still open after %s of incomplete headers", time.Since(start))
 		}
 	}},
 	{"idle keep-alive connections are closed", func(t *testing.T, g *gw) {
@@ -615,39 +456,19 @@ var gatewayCases = []struct {
 			t.Fatal("idle connection not closed by the server")
 		}
 	}},
-	{"upstream status and body pass through", func(t *testing.T, g *gw) {
-		r := g.do("GET", "/test/open/x", map[string]string{"X-Upstream-Status": "418", "X-Upstream-Body-Bytes": "100000"}, nil)
-		if r.status != 418 || !bytes.Equal(r.body, upstream.Payload(100000)) {
-			t.Errorf("status %d body %d bytes (intact: %v)", r.status, len(r.body), bytes.Equal(r.body, upstream.Payload(100000)))
-		}
-		// A large response streams through intact, several times on the
-		// same keep-alive pools.
+	{"8 MiB responses stream through intact, repeatedly on the same pools", func(t *testing.T, g *gw) {
 		for i := 0; i < 3; i++ {
-			r = g.do("GET", "/test/open/big", map[string]string{"X-Upstream-Body-Bytes": "8388608"}, nil)
+			r := g.do("GET", "/test/open/big", map[string]string{"X-Upstream-Body-Bytes": "8388608"}, nil)
 			if r.status != 200 || !bytes.Equal(r.body, upstream.Payload(8<<20)) {
-				t.Fatalf("8 MiB response: status %d, %d bytes", r.status, len(r.body))
+				t.Fatalf("8 MiB response %d: status %d, %d bytes", i+1, r.status, len(r.body))
 			}
 		}
 	}},
-	{"body limits: 413 by Content-Length and when streaming; large bodies stream through", func(t *testing.T, g *gw) {
-		r := g.do("POST", "/test/upload/x", nil, bytes.NewReader(make([]byte, 2048)))
-		if r.status != 413 {
-			t.Errorf("content-length over limit: %d", r.status)
-		}
-		r = g.do("POST", "/test/upload/x", nil, bytes.NewReader(make([]byte, 1000)))
-		if r.status != 200 || r.echo(t).BodyBytes != 1000 {
-			t.Errorf("under limit: %d %s", r.status, r.body)
-		}
-		// 1 MiB, above the 64 KiB buffer, forwarded intact.
-		r = g.do("POST", "/test/big/x", nil, bytes.NewReader(make([]byte, 1<<20)))
+	{"a 1 MiB request body streams through under a 4 MiB limit", func(t *testing.T, g *gw) {
+		// Above the 64 KiB buffer, forwarded intact.
+		r := g.do("POST", "/test/big/x", nil, bytes.NewReader(make([]byte, 1<<20)))
 		if r.status != 200 || r.echo(t).BodyBytes != 1<<20 {
 			t.Errorf("1 MiB body: %d %s", r.status, r.body)
-		}
-		// Chunked (no Content-Length) over the limit.
-		code, _ := g.raw("POST /test/upload/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
-			"800\r\n" + strings.Repeat("a", 0x800) + "\r\n0\r\n\r\n")
-		if code != 413 {
-			t.Errorf("chunked over limit: %d", code)
 		}
 	}},
 	{"header block over 8 KiB is 431", func(t *testing.T, g *gw) {
@@ -658,30 +479,6 @@ var gatewayCases = []struct {
 		code, _ = g.raw("GET /test/open/x HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 6000) + "\r\nConnection: close\r\n\r\n")
 		if code != 200 {
 			t.Errorf("6000-byte header: status %d", code)
-		}
-	}},
-	{"API keys: valid, revoked, expired, missing", func(t *testing.T, g *gw) {
-		r := g.do("GET", "/api/v2/products/shoes", map[string]string{"X-API-Key": "glk_test_partner42"}, nil)
-		if r.status != 200 {
-			t.Fatalf("valid key: %d %s", r.status, r.body)
-		}
-		e := r.echo(t)
-		if got := e.header("X-Partner-ID"); len(got) != 1 || got[0] != "partner_42" {
-			t.Errorf("X-Partner-ID = %v", got)
-		}
-		if got := e.header("X-API-Key"); len(got) != 0 {
-			t.Errorf("API key forwarded: %v", got)
-		}
-		if r.header.Get("RateLimit-Policy") != `"third_party";q=50;w=60` {
-			t.Errorf("RateLimit-Policy = %q", r.header.Get("RateLimit-Policy"))
-		}
-		for _, k := range []string{"glk_test_revoked", "glk_test_expired", "glk_unknown"} {
-			if r := g.do("GET", "/api/v2/products/shoes", map[string]string{"X-API-Key": k}, nil); r.status != 401 {
-				t.Errorf("%s: %d", k, r.status)
-			}
-		}
-		if r := g.do("GET", "/api/v2/products/shoes", nil, nil); r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
-			t.Errorf("missing key: %d %q", r.status, r.header.Get("WWW-Authenticate"))
 		}
 	}},
 	{"deprecated route carries Deprecation and Sunset", func(t *testing.T, g *gw) {
