@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/internal/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -77,11 +78,11 @@ func LoadCapabilities(path string) (*Capabilities, error) {
 func ParseCapabilities(data []byte, file string) (*Capabilities, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Problems{{File: file, Line: yamlLine(err), Msg: "invalid YAML: " + yamlMsg(err)}}
+		return nil, Problems{{File: file, Line: yamlpos.Line(err), Msg: "invalid YAML: " + yamlpos.Message(err)}}
 	}
 	v := capValidator{file: file, lines: map[string]int{}}
 	if len(root.Content) > 0 {
-		indexLines(root.Content[0], "", v.lines)
+		yamlpos.Index(root.Content[0], "", v.lines)
 	}
 	c := &Capabilities{File: file}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -91,10 +92,10 @@ func ParseCapabilities(data []byte, file string) (*Capabilities, error) {
 		// report them with the validation's problems.
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			return nil, Problems{{File: file, Line: yamlLine(err), Msg: yamlMsg(err)}}
+			return nil, Problems{{File: file, Line: yamlpos.Line(err), Msg: yamlpos.Message(err)}}
 		}
 		for _, e := range te.Errors {
-			v.probs = append(v.probs, Problem{File: file, Line: yamlLine(errors.New(e)), Msg: yamlMsg(errors.New(e))})
+			v.probs = append(v.probs, Problem{File: file, Line: yamlpos.Line(errors.New(e)), Msg: yamlpos.Message(errors.New(e))})
 		}
 	}
 	v.check(c)
@@ -203,44 +204,4 @@ func checkListenAddr(a string) string {
 		return "the port must be 1..65535"
 	}
 	return ""
-}
-
-// indexLines records the line of every mapping key and sequence item by
-// path ("upstreams.alpha", "features[2]").
-func indexLines(n *yaml.Node, path string, lines map[string]int) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := n.Content[i].Value
-			if path != "" {
-				p = path + "." + p
-			}
-			lines[p] = n.Content[i].Line
-			indexLines(n.Content[i+1], p, lines)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			lines[p] = c.Line
-			indexLines(c, p, lines)
-		}
-	}
-}
-
-var yamlLineRE = regexp.MustCompile(`line (\d+): `)
-
-// yamlLine is the line a go-yaml error names, 0 if none.
-func yamlLine(err error) int {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 0
-}
-
-// yamlMsg is a go-yaml error without its prefix and line.
-func yamlMsg(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	s = yamlLineRE.ReplaceAllString(s, "")
-	return strings.TrimPrefix(s, "unmarshal errors:\n  ")
 }

@@ -11,13 +11,13 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
 	"github.com/gatelab/gatelab/gateway/policy"
 	"github.com/gatelab/gatelab/harness/budget"
+	"github.com/gatelab/gatelab/internal/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -51,11 +51,11 @@ func LoadFS(fsys fs.FS, name string) (*Scenario, error) {
 func Parse(data []byte, file string) (*Scenario, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Problems{{File: file, Line: yamlLine(err), Msg: "invalid YAML: " + yamlMsg(err)}}
+		return nil, Problems{{File: file, Line: yamlpos.Line(err), Msg: "invalid YAML: " + yamlpos.Message(err)}}
 	}
 	idx := map[string]int{}
 	if len(root.Content) > 0 {
-		index(root.Content[0], "", idx)
+		yamlpos.Index(root.Content[0], "", idx)
 	}
 	var s Scenario
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -65,11 +65,11 @@ func Parse(data []byte, file string) (*Scenario, error) {
 		if errors.As(err, &te) {
 			var ps Problems
 			for _, e := range te.Errors {
-				ps = append(ps, Problem{File: file, Line: yamlLine(errors.New(e)), Msg: yamlMsg(errors.New(e))})
+				ps = append(ps, Problem{File: file, Line: yamlpos.Line(errors.New(e)), Msg: yamlpos.Message(errors.New(e))})
 			}
 			return nil, ps
 		}
-		return nil, Problems{{File: file, Line: yamlLine(err), Msg: yamlMsg(err)}}
+		return nil, Problems{{File: file, Line: yamlpos.Line(err), Msg: yamlpos.Message(err)}}
 	}
 	sum := sha256.Sum256(data)
 	s.File, s.SHA256 = file, hex.EncodeToString(sum[:])
@@ -113,44 +113,6 @@ func (b *Budget) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return nil
-}
-
-// index records the line of every mapping key and sequence item by path
-// (routes[2].prefix).
-func index(n *yaml.Node, path string, idx map[string]int) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := n.Content[i].Value
-			if path != "" {
-				p = path + "." + p
-			}
-			idx[p] = n.Content[i].Line
-			index(n.Content[i+1], p, idx)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			idx[p] = c.Line
-			index(c, p, idx)
-		}
-	}
-}
-
-var lineRE = regexp.MustCompile(`line (\d+): `)
-
-func yamlLine(err error) int {
-	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 0
-}
-
-func yamlMsg(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	s = lineRE.ReplaceAllString(s, "")
-	return strings.TrimPrefix(s, "unmarshal errors:\n  ")
 }
 
 // validator collects problems with their lines.
