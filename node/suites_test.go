@@ -16,12 +16,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gatelab/gatelab/harness/deps"
 	"github.com/gatelab/gatelab/internal/testproc"
 	"github.com/gatelab/gatelab/node"
 	"github.com/gatelab/gatelab/suites"
@@ -187,19 +186,8 @@ func (s *suiteNode) Reconfigure(ctx context.Context, extra []suites.Route) error
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.admin+"/config?expected_version="+strconv.FormatInt(v, 10), strings.NewReader(raw))
-	if err != nil {
+	if err := deps.PutConfig(ctx, http.DefaultClient, s.admin, targets.AdminToken, v, raw); err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+targets.AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8192))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("PUT /config: %s %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	// PUT applies before it answers on a file-sourced node; the wait
 	// states the contract rather than trusting that.

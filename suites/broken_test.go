@@ -156,7 +156,7 @@ func (d *double) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	origin := req.Header.Get("Origin")
-	cors := suites.RouteExtras[r.ID].CORS
+	cors := r.CORS
 	granted := cors != nil && origin != "" && (slices.Contains(cors.AllowedOrigins, origin) || d.bug == anyOrigin)
 	methods := r.Methods
 	if len(methods) == 0 {

@@ -116,19 +116,7 @@ type capValidator struct {
 // add records a problem at path, on the line of path or of its nearest
 // written ancestor.
 func (v *capValidator) add(path, format string, args ...any) {
-	line := 0
-	for p := path; p != ""; {
-		if l, ok := v.lines[p]; ok {
-			line = l
-			break
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	v.probs = append(v.probs, Problem{File: v.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.probs = append(v.probs, Problem{File: v.file, Line: yamlpos.LineOf(v.lines, path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // targetNameRE is what an implementation name may be: it names the

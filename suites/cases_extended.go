@@ -29,7 +29,7 @@ var extendedCases = []Case{
 		"With the rate limiter's store down, a fail-closed route answers 503 with Retry-After and reaches no backend, and still refuses a request without a token with 401."),
 }
 
-// corsCases need route config the neutral Route carries in RouteExtras;
+// corsCases check the CORS route (Route.CORS);
 // they are part of the extended group.
 var corsCases = []Case{
 	{
@@ -152,7 +152,7 @@ func runReloadCase(t *T) {
 // ratelimit.fail-mode must implement it.
 type LimiterStoreDowner interface {
 	// LimiterStoreDown starts another instance of the target, configured
-	// from the same fixture (routes, RouteExtras, tiers, credentials) in
+	// from the same fixture (routes, tiers, credentials) in
 	// front of the same echo upstreams, whose limiter store cannot answer
 	// (for gatelab: the redis limiter pointed at a port nobody listens on).
 	// stop ends it. The target under test itself is left alone: other
@@ -160,7 +160,7 @@ type LimiterStoreDowner interface {
 	LimiterStoreDown(ctx context.Context) (down Target, stop func(), err error)
 }
 
-// failModeCase: route (RouteExtras says open or closed) with the store down.
+// failModeCase: route (Route.FailClosed says open or closed) with the store down.
 func failModeCase(mode, path, description string) Case {
 	return Case{
 		ID:          "ratelimit/fail-" + mode + "-store-down",

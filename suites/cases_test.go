@@ -38,8 +38,7 @@ var caseGroups = []struct {
 
 // unusedOnPurpose are the features no case needs yet, with the reason. A
 // feature listed here that a case needs is an error: take it off the list.
-var unusedOnPurpose = map[Feature]string{
-}
+var unusedOnPurpose = map[Feature]string{}
 
 var idRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*/[a-z0-9]+([-.][a-z0-9]+)*$`)
 

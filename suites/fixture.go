@@ -48,6 +48,11 @@ type Route struct {
 	// Priority is the load-shedding priority, P0 (never shed) to P3 (shed
 	// first); "" is the target's default.
 	Priority string
+	// FailClosed: the route rejects requests (503) when the rate limiter
+	// cannot decide, instead of admitting them (fail-open, the default).
+	FailClosed bool
+	// CORS is the route's cross-origin policy; nil: none.
+	CORS *CORSPolicy
 	// Needs is the feature a target must support to carry this route;
 	// targets that lack it leave the route out.
 	Needs Feature

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatelab/gatelab/harness/deps"
 	"github.com/gatelab/gatelab/harness/faults"
 	"github.com/gatelab/gatelab/harness/scenario"
 )
@@ -222,16 +223,10 @@ func (sr *scenarioRun) churn(ctx context.Context, r *running, tr *trial, every t
 			extra := []string{fmt.Sprintf("{id: churn-%d, pattern: /churn/%d/*, backend: %s, auth: none}", i, i, yq(backend))}
 			body := gatelabConfig(sr.l.fx, sr.s, sr.upURLs, "", extra, v+1, r.fileRef)
 			start := time.Now()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/config?expected_version=%d", admin, v), strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+AdminToken)
-			resp, err := controlClient.Do(req)
-			if err != nil {
-				return
-			}
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 8192))
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				sr.l.logf("    config change refused: %s %s", resp.Status, strings.TrimSpace(string(b)))
+			if err := deps.PutConfig(ctx, controlClient, admin, AdminToken, v, body); err != nil {
+				if ctx.Err() == nil {
+					sr.l.logf("    config change refused: %v", err)
+				}
 				return
 			}
 			if sr.etcdPx != nil {
@@ -253,20 +248,7 @@ func (sr *scenarioRun) churn(ctx context.Context, r *running, tr *trial, every t
 
 // configVersion is the version a node serves (GET /config).
 func configVersion(ctx context.Context, admin string) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/config", nil)
-	req.Header.Set("Authorization", "Bearer "+AdminToken)
-	resp, err := controlClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var v struct {
-		Version int64 `json:"version"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, fmt.Errorf("GET /config: %w", err)
-	}
-	return v.Version, nil
+	return deps.ServedConfigVersion(ctx, controlClient, admin, AdminToken)
 }
 
 // waitServing polls every node's GET /config until each serves at least

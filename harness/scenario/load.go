@@ -123,19 +123,7 @@ type validator struct {
 }
 
 func (v *validator) add(path, format string, args ...any) {
-	line := 0
-	for p := path; p != ""; {
-		if l, ok := v.idx[p]; ok {
-			line = l
-			break
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	v.probs = append(v.probs, Problem{File: v.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.probs = append(v.probs, Problem{File: v.file, Line: yamlpos.LineOf(v.idx, path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)

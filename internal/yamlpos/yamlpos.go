@@ -48,3 +48,20 @@ func Message(err error) string {
 	s = lineRE.ReplaceAllString(s, "")
 	return strings.TrimPrefix(s, "unmarshal errors:\n  ")
 }
+
+// LineOf is the line of path in lines (Index's map), or of its nearest
+// ancestor that has one ("routes[2].prefix" falls back to "routes[2]",
+// then "routes"); 0 when none is known.
+func LineOf(lines map[string]int, path string) int {
+	for p := path; p != ""; {
+		if l, ok := lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}

@@ -31,3 +31,12 @@ func TestIndexAndErrors(t *testing.T) {
 		t.Errorf("Message(%q) = %q: want the bare message", err, m)
 	}
 }
+
+func TestLineOfFallsBackToAncestors(t *testing.T) {
+	lines := map[string]int{"routes": 2, "routes[1]": 4}
+	for path, want := range map[string]int{"routes[1].prefix": 4, "routes[0].id": 2, "routes": 2, "name": 0, "": 0} {
+		if got := LineOf(lines, path); got != want {
+			t.Errorf("LineOf(%q) = %d, want %d", path, got, want)
+		}
+	}
+}

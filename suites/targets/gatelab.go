@@ -2,10 +2,8 @@ package targets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatelab/gatelab/gateway/config"
@@ -232,17 +231,8 @@ func (g *Gatelab) Reconfigure(ctx context.Context, extra []suites.Route) error {
 	if err != nil {
 		return err
 	}
-	body := g.render(extra, v+1)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/config?expected_version=%d", g.admin, v), strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := deps.PutConfig(ctx, http.DefaultClient, g.admin, AdminToken, v, g.render(extra, v+1)); err != nil {
 		return err
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8192))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("PUT /config: %s %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	for {
 		got, err := g.servedVersion(ctx)
@@ -262,20 +252,7 @@ func (g *Gatelab) Reconfigure(ctx context.Context, extra []suites.Route) error {
 
 // servedVersion is GET /config's version.
 func (g *Gatelab) servedVersion(ctx context.Context) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.admin+"/config", nil)
-	req.Header.Set("Authorization", "Bearer "+AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var v struct {
-		Version int64 `json:"version"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, fmt.Errorf("GET /config: %w", err)
-	}
-	return v.Version, nil
+	return deps.ServedConfigVersion(ctx, http.DefaultClient, g.admin, AdminToken)
 }
 
 // render writes the gatelab config of the fixture for this gateway.
@@ -377,18 +354,16 @@ func gatelabRoute(r suites.Route) string {
 		// 2-core host talking to Redis through Docker's port proxy).
 		s += fmt.Sprintf(", rate_limit_tier: %q, rate_limit_deadline_ms: 1000", r.Tier)
 	}
-	if x, ok := suites.RouteExtras[r.ID]; ok {
-		if x.FailClosed {
-			s += ", rate_limit_fail_mode: closed"
+	if r.FailClosed {
+		s += ", rate_limit_fail_mode: closed"
+	}
+	if c := r.CORS; c != nil {
+		s += fmt.Sprintf(", cors: {allowed_origins: %s, allowed_headers: %s, max_age_seconds: %d",
+			quoteList(c.AllowedOrigins), quoteList(c.AllowedHeaders), c.MaxAgeSeconds)
+		if len(c.AllowedMethods) > 0 {
+			s += ", allowed_methods: " + quoteList(c.AllowedMethods)
 		}
-		if c := x.CORS; c != nil {
-			s += fmt.Sprintf(", cors: {allowed_origins: %s, allowed_headers: %s, max_age_seconds: %d",
-				quoteList(c.AllowedOrigins), quoteList(c.AllowedHeaders), c.MaxAgeSeconds)
-			if len(c.AllowedMethods) > 0 {
-				s += ", allowed_methods: " + quoteList(c.AllowedMethods)
-			}
-			s += "}"
-		}
+		s += "}"
 	}
 	if r.TimeoutMS > 0 {
 		s += fmt.Sprintf(", timeout_ms: %d", r.TimeoutMS)
@@ -410,15 +385,24 @@ func quoteList(xs []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
+// versions caches binaryVersion per binary: every target of a run is the
+// same binary, asked once.
+var versions sync.Map // bin -> string
+
 // binaryVersion is the first line of "gatelab version", minus the name.
 func binaryVersion(ctx context.Context, bin string) string {
+	if v, ok := versions.Load(bin); ok {
+		return v.(string)
+	}
 	p, err := fleet.Start(ctx, fleet.Spec{Name: "version", Path: bin, Args: []string{"version"}})
 	if err != nil {
 		return "unknown"
 	}
 	<-p.Done()
 	line, _, _ := strings.Cut(p.Stdout(), "\n")
-	return strings.TrimSpace(strings.TrimPrefix(line, "gatelab "))
+	v := strings.TrimSpace(strings.TrimPrefix(line, "gatelab "))
+	versions.Store(bin, v)
+	return v
 }
 
 // RedisOptions is how conformance runs start the redis limiter's store: a
