@@ -17,6 +17,7 @@ import (
 	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/engines/server/internal/connlimit"
 	"github.com/gatelab/gatelab/engines/server/internal/framing"
+	"github.com/gatelab/gatelab/engines/server/internal/rawio"
 	"github.com/gatelab/gatelab/engines/server/internal/uppool"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
@@ -95,7 +96,7 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 func (s *Server) Serve(ln net.Listener) error {
 	// Counted below the cap, which closes the connections it refuses and
 	// evicts itself.
-	ln = s.g.Metrics().CountTrafficConns(framing.Listen(ln))
+	ln = s.g.Metrics().CountTrafficConns(framing.Listen(rawio.Listen(ln)))
 	return s.srv.Serve(connlimit.Wrap(ln, s.g.Limits.MaxConnections))
 }
 
@@ -301,8 +302,10 @@ func (ex *exchange) Forward(f *pipeline.Forward) pipeline.Forwarded {
 		uri = append(uri, '?')
 		uri = append(uri, f.Query...)
 	}
-	r.SetRequestURIBytes(uri) // resets the parsed URI too
-	r.URI().DisablePathNormalizing = true
+	// Setting the URI drops the parsed one; as long as nothing parses it
+	// again (r.URI()) and the Host header is set, Request.Write sends these
+	// bytes as they are: no path normalizing, no parse per request.
+	r.SetRequestURIBytes(uri)
 	rh.SetHost(f.Target.Host)
 	r.UseHostHeader = true
 	// The gateway speaks HTTP/1.1 upstream whatever the client spoke (RFC

@@ -16,6 +16,7 @@ import (
 	"github.com/gatelab/gatelab/engines"
 	"github.com/gatelab/gatelab/engines/server/internal/connlimit"
 	"github.com/gatelab/gatelab/engines/server/internal/framing"
+	"github.com/gatelab/gatelab/engines/server/internal/rawio"
 	"github.com/gatelab/gatelab/engines/server/internal/uppool"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
@@ -72,7 +73,7 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 func (s *Server) Serve(ln net.Listener) error {
 	// Counted below the cap, which closes the connections it refuses and
 	// evicts itself.
-	ln = s.g.Metrics().CountTrafficConns(framing.Listen(ln))
+	ln = s.g.Metrics().CountTrafficConns(framing.Listen(rawio.Listen(ln)))
 	err := s.srv.Serve(connlimit.Wrap(ln, s.g.Limits.MaxConnections))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatelab/gatelab/engines/server/internal/rawio"
 	"github.com/gatelab/gatelab/gateway/pipeline"
 )
 
@@ -279,13 +280,24 @@ func (p *Pool) dial(ctx context.Context, deadline time.Time, t *Timing) (*Conn, 
 	var nc net.Conn
 	var err error
 	if p.tlsCfg != nil {
-		nc, err = (&tls.Dialer{NetDialer: &p.dialer, Config: p.tlsCfg}).DialContext(dctx, "tcp", p.o.Addr)
+		nc, err = p.dialer.DialContext(dctx, "tcp", p.o.Addr)
+		if err == nil {
+			tc := tls.Client(rawio.Wrap(nc), p.tlsCfg)
+			if err = tc.HandshakeContext(dctx); err != nil {
+				nc.Close()
+			} else {
+				nc = tc
+			}
+		}
 	} else {
 		dial := p.dialer.DialContext
 		if p.dialFunc != nil {
 			dial = p.dialFunc
 		}
 		nc, err = dial(dctx, "tcp", p.o.Addr)
+		if err == nil {
+			nc = rawio.Wrap(nc)
+		}
 	}
 	t.Dial += time.Since(start)
 	t.Dialed = true

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package uppool
 
@@ -6,12 +6,13 @@ import (
 	"crypto/tls"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // closedByPeer reports whether an idle connection is unusable: the upstream
 // closed it (EOF, or a reset) or sent bytes nobody asked for (a TLS
-// close_notify counts). One non-blocking MSG_PEEK receive; nothing is
-// consumed.
+// close_notify counts). One non-blocking MSG_PEEK receive, made as a raw
+// system call (see package rawio: it cannot block); nothing is consumed.
 func closedByPeer(c net.Conn) bool {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -27,11 +28,15 @@ func closedByPeer(c net.Conn) bool {
 	dead := false
 	rc.Read(func(fd uintptr) bool {
 		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		case errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK:
 			// Nothing to read: still open.
-		case err != nil, n >= 0:
+		case errno == syscall.EINTR:
+			// Interrupted before looking: take it as open (a stale
+			// connection is still caught by the retry rule).
+		case errno != 0, int(n) >= 0:
 			// EOF (n == 0), unexpected bytes (n > 0) or an error.
 			dead = true
 		}
