@@ -50,6 +50,7 @@ type Gateway struct {
 	inFlight atomic.Int64
 	draining atomic.Bool
 	hooks    resilience.Hooks
+	onApply  []func(*Snapshot) // guarded by applyMu
 	// viaToken is "1.1 gatelab-<random>", this gateway's entry in the Via
 	// header of requests it forwards (RFC 9110 7.6.3); seeing it on an
 	// incoming request means a loop.
@@ -159,7 +160,20 @@ func (g *Gateway) Apply(cfg *config.Config, version int64) error {
 	}
 	g.publishHealth(s)
 	s.start(g.probeClient)
+	for _, f := range g.onApply {
+		f(s)
+	}
 	return nil
+}
+
+// OnApply registers f to run after every snapshot Apply swaps in (not for
+// the one served when f is registered), with Apply's lock held: f must be
+// quick and must not call Apply. Engines use it to let go of what a reload
+// removed (the pools of instances no config names any more).
+func (g *Gateway) OnApply(f func(*Snapshot)) {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	g.onApply = append(g.onApply, f)
 }
 
 // Snapshot returns the snapshot being served.

@@ -89,6 +89,7 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 		},
 	}
 	g.Metrics().SetUpstreamConns(uppool.OpenConns(g, &s.pools))
+	uppool.RetireOnApply(g, &s.pools)
 	return s, nil
 }
 

@@ -66,6 +66,7 @@ func New(g *pipeline.Gateway) (engines.Server, error) {
 	}
 	s.bufs.New = func() any { b := make([]byte, 32*1024); return &b }
 	g.Metrics().SetUpstreamConns(uppool.OpenConns(g, &s.pools))
+	uppool.RetireOnApply(g, &s.pools)
 	return s, nil
 }
 

@@ -45,3 +45,37 @@ func OpenConns(g *pipeline.Gateway, pools *sync.Map) observe.UpstreamConnsFunc {
 		}
 	}
 }
+
+// Hosts is the host:port of every instance of every backend of s: the
+// pools s may use.
+func Hosts(s *pipeline.Snapshot) map[string]bool {
+	hosts := map[string]bool{}
+	for _, b := range s.Backends {
+		for _, in := range b.R.Instances() {
+			hosts[in.Host] = true
+		}
+	}
+	return hosts
+}
+
+// Retire closes and forgets every pool in pools (host:port -> *Pool)
+// whose host is not in keep: the idle connections of an instance a reload
+// removed are closed at once instead of staying open until the upstream
+// times them out. A request still running on the previous snapshot keeps
+// the connection it holds (dropped, not pooled, when it is done); one that
+// starts on it afterwards gets a new pool, retired by the next reload.
+func Retire(pools *sync.Map, keep map[string]bool) {
+	pools.Range(func(k, v any) bool {
+		if !keep[k.(string)] {
+			pools.Delete(k)
+			v.(*Pool).Close()
+		}
+		return true
+	})
+}
+
+// RetireOnApply makes g retire, after every reload, the pools in pools
+// that its new snapshot no longer names.
+func RetireOnApply(g *pipeline.Gateway, pools *sync.Map) {
+	g.OnApply(func(s *pipeline.Snapshot) { Retire(pools, Hosts(s)) })
+}

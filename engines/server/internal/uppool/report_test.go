@@ -3,6 +3,7 @@ package uppool
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -64,4 +65,54 @@ func TestConns(t *testing.T) {
 	}
 	close(release)
 	<-done
+}
+
+// Retire closes the pools of hosts a reload removed (their idle
+// connections close at once: the backend sees it) and keeps the others; a
+// connection in use when its pool was retired is dropped when handed back.
+func TestRetireClosesRemovedPools(t *testing.T) {
+	kept, removed := startBackend(t, nil), startBackend(t, nil)
+	var pools sync.Map
+	pk, pr := New(Options{Addr: kept.addr()}), New(Options{Addr: removed.addr()})
+	defer pk.Close()
+	pools.Store(kept.addr(), pk)
+	pools.Store(removed.addr(), pr)
+	var tm Timing
+	busy, err := pr.Get(context.Background(), time.Now().Add(5*time.Second), &tm) // in use
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*Pool{pk, pr} {
+		if _, err := do(p, "GET", ""); err != nil { // one idle connection each
+			t.Fatal(err)
+		}
+	}
+
+	Retire(&pools, map[string]bool{kept.addr(): true})
+
+	if _, ok := pools.Load(removed.addr()); ok {
+		t.Error("the removed host's pool is still in the map")
+	}
+	if v, ok := pools.Load(kept.addr()); !ok || v.(*Pool) != pk {
+		t.Error("the kept host's pool was retired")
+	}
+	select {
+	case <-removed.closed: // the idle connection
+	case <-time.After(5 * time.Second):
+		t.Fatal("the removed host's idle connection was not closed")
+	}
+	pr.Put(busy)
+	select {
+	case <-removed.closed: // the one that was in use, once handed back
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection in use was pooled, not closed, after its pool was retired")
+	}
+	if open, idle := pk.Open(); open != 1 || idle != 1 {
+		t.Errorf("kept pool: open %d idle %d, want 1 and 1", open, idle)
+	}
+	select {
+	case <-kept.closed:
+		t.Error("the kept host's connection was closed")
+	default:
+	}
 }
