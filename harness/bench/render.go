@@ -165,7 +165,10 @@ func peerRoutes(s *scenario.Scenario, upstreams map[string][]string) []peers.Rou
 			if r.Copies > 0 {
 				id = fmt.Sprintf("%s-%d", r.ID, i)
 			}
-			out = append(out, peers.Route{ID: id, Prefix: prefix, StripPrefix: r.StripPrefix, Upstreams: addrs, TimeoutMS: r.TimeoutMS})
+			// gatelab's "/x/*" also matches /x itself: the peers route the
+			// bare base path too, so a request for it gets the same answer.
+			base := prefix != "/" && strings.HasSuffix(prefix, "/")
+			out = append(out, peers.Route{ID: id, Prefix: prefix, Base: base, StripPrefix: r.StripPrefix, Upstreams: addrs, TimeoutMS: r.TimeoutMS})
 		}
 	}
 	return out

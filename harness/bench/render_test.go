@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatelab/gatelab/gateway/config"
+	"github.com/gatelab/gatelab/harness/scenario"
 )
 
 // Every built-in scenario renders a gatelab config that the gateway's own
@@ -65,6 +66,30 @@ func TestRenderedConfigsAreValid(t *testing.T) {
 					t.Errorf("%s: tier %s not rendered", s.Name, st.Name)
 				}
 			}
+		}
+	}
+}
+
+// The peers route a prefix's bare base path as gatelab's "/x/*" does
+// (/api/v2/users and everything below /api/v2/users/), copies included; a
+// catch-all "/" has no base path.
+func TestPeerRoutesRouteTheBasePath(t *testing.T) {
+	s := &scenario.Scenario{Routes: []scenario.Route{
+		{ID: "users", Prefix: "/api/v2/users/", StripPrefix: "/api/v2", Upstream: "u"},
+		{ID: "many", Prefix: "/r/", Upstream: "u", Copies: 2},
+		{ID: "all", Prefix: "/", Upstream: "u"},
+	}}
+	got := peerRoutes(s, map[string][]string{"u": {"http://127.0.0.1:1"}})
+	want := map[string]bool{"users": true, "many-0": true, "many-1": true, "all": false}
+	if len(got) != len(want) {
+		t.Fatalf("%d routes, want %d: %+v", len(got), len(want), got)
+	}
+	for _, r := range got {
+		if b, ok := want[r.ID]; !ok || r.Base != b {
+			t.Errorf("route %s (prefix %s): Base %v, want %v", r.ID, r.Prefix, r.Base, b)
+		}
+		if len(r.Upstreams) != 1 || r.Upstreams[0] != "127.0.0.1:1" {
+			t.Errorf("route %s: upstreams %v", r.ID, r.Upstreams)
 		}
 	}
 }
