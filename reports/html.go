@@ -69,6 +69,7 @@ type htmlScenario struct {
 	ID      string
 	S       *ScenarioResult
 	Load    string
+	Ups     []string // what answered each upstream
 	Charts  []htmlChart
 	Summary []summaryRow
 	// HasOverhead: some target has an overhead (the table shows its columns).
@@ -104,6 +105,9 @@ type faultRow struct {
 
 func buildScenario(i int, s *ScenarioResult) htmlScenario {
 	sv := htmlScenario{ID: fmt.Sprintf("scenario-%d", i+1), S: s, Load: loadText(&s.Load)}
+	for _, u := range s.Upstreams {
+		sv.Ups = append(sv.Ups, fmt.Sprintf("Upstream %s: %s.", u.Name, upstreamText(&u)))
+	}
 	sv.Budgets.add(s.Budgets)
 	add := func(ch chart, ok bool) {
 		if ok {

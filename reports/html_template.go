@@ -61,7 +61,7 @@ nav ol{margin:.3em 0}
 <main>
 {{range .Scenarios}}{{$s := .}}<section id="{{.ID}}" class="scenario">
 <h2>{{.S.Name}}</h2>
-<p class="muted"><code>{{.S.File}}</code>. Load: {{.Load}}.</p>
+<p class="muted"><code>{{.S.File}}</code>. Load: {{.Load}}.{{range .Ups}} {{.}}{{end}}</p>
 {{with .S.Description}}<p>{{.}}</p>{{end}}
 {{with .S.Error}}<p class="error">The scenario could not run: {{.}}</p>{{end}}
 {{with .S.Windows}}<table class="windows"><tr><th>window</th><th>fault</th><th>from</th><th>to</th></tr>

@@ -156,6 +156,9 @@ func (m *mdWriter) scenario(s *ScenarioResult) {
 		m.f("\n%s\n", mdText(s.Description))
 	}
 	m.f("\nLoad: %s.\n", loadText(&s.Load))
+	for _, u := range s.Upstreams {
+		m.f("\nUpstream `%s`: %s.\n", u.Name, mdText(upstreamText(&u)))
+	}
 	if s.Error != "" {
 		m.f("\n**Not run**: %s\n", mdText(s.Error))
 	}
@@ -416,4 +419,28 @@ func mdCode(s string) string {
 		return ""
 	}
 	return "`" + strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s) + "`"
+}
+
+// upstreamText says what answered an upstream, in one line.
+func upstreamText(u *UpstreamServer) string {
+	var b strings.Builder
+	switch {
+	case u.Server == "nginx":
+		fmt.Fprintf(&b, "nginx %s answering every request itself", u.Version)
+	case u.Fallback:
+		fmt.Fprintf(&b, "gatelab upstream (%s), the FALLBACK for nginx (not installed): a slower upstream", u.Mode)
+	default:
+		fmt.Fprintf(&b, "gatelab upstream (%s)", u.Mode)
+	}
+	fmt.Fprintf(&b, ", %d instance(s)", u.Instances)
+	if u.MaxConnRequests > 0 {
+		fmt.Fprintf(&b, ", a connection closed after %d requests", u.MaxConnRequests)
+	}
+	if u.IdleTimeoutS > 0 {
+		fmt.Fprintf(&b, ", or idle %gs", u.IdleTimeoutS)
+	}
+	if u.Proxied {
+		b.WriteString(", behind toxiproxy")
+	}
+	return b.String()
 }

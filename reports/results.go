@@ -64,7 +64,10 @@ type ScenarioResult struct {
 	Load        LoadPlan       `json:"load"`
 	Windows     []Window       `json:"windows,omitempty"`
 	Targets     []Target       `json:"targets"`
-	Records     []Record       `json:"records"`
+	// Upstreams says what answered each of the scenario's upstreams: the
+	// direct row and every target's latency stand on it.
+	Upstreams []UpstreamServer `json:"upstreams,omitempty"`
+	Records   []Record         `json:"records"`
 	Summary     []Summary      `json:"summary"`
 	Budgets     []Budget       `json:"budgets"`
 	Knee        []KneeResult   `json:"knee,omitempty"`
@@ -114,6 +117,27 @@ type Target struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Config is the rendered config file kept in the run directory.
 	Config string `json:"config,omitempty"`
+}
+
+// UpstreamServer is the server behind one of a scenario's upstreams.
+type UpstreamServer struct {
+	Name string `json:"name"`
+	// Server is "nginx" (a real nginx answering every request itself) or
+	// "gatelab upstream" (the lab's Go upstream; Mode static or echo).
+	Server  string `json:"server"`
+	Mode    string `json:"mode"`              // static | echo
+	Version string `json:"version,omitempty"` // nginx's
+	// Fallback: the scenario asked for nginx, which was not installed, so
+	// the Go static upstream answered (a slower upstream).
+	Fallback  bool `json:"fallback,omitempty"`
+	Instances int  `json:"instances"`
+	// Keep-alive limits the server applies: a connection is closed after
+	// this many requests, or when idle this long (0: never / the server's
+	// default).
+	MaxConnRequests int     `json:"max_conn_requests,omitempty"`
+	IdleTimeoutS    float64 `json:"idle_timeout_s,omitempty"`
+	// Proxied: the gateways reach it through toxiproxy (network faults).
+	Proxied bool `json:"proxied,omitempty"`
 }
 
 // Quantiles are latencies in microseconds.

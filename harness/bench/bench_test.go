@@ -427,6 +427,11 @@ budgets:
 		if res.Manifest.Deps["nginx"] == "" {
 			t.Errorf("manifest dependencies %v: no nginx version", res.Manifest.Deps)
 		}
+		want := reports.UpstreamServer{Name: "users", Server: "nginx", Mode: "static", Version: res.Manifest.Deps["nginx"],
+			Instances: 2, MaxConnRequests: 50, IdleTimeoutS: 2}
+		if len(sc.Upstreams) != 1 || sc.Upstreams[0] != want {
+			t.Errorf("upstreams in the results %+v, want [%+v]", sc.Upstreams, want)
+		}
 		conf, err := os.ReadFile(filepath.Join(runDirOf(res), "configs", "nginx-up-upstream-users.conf"))
 		if err != nil || !strings.Contains(string(conf), "keepalive_requests 50;") || res.Manifest.Configs[filepath.Join("configs", "nginx-up-upstream-users.conf")] == "" {
 			t.Errorf("the upstream's config is not kept with the run: %v\n%s", err, conf)
@@ -446,6 +451,11 @@ budgets:
 		}
 		if len(sc.Notes) == 0 || !strings.Contains(sc.Notes[0], "FALLBACK to gatelab upstream -static with max_conn_requests 50 and idle_timeout 2s") {
 			t.Errorf("notes %q: want the fallback said", sc.Notes)
+		}
+		want := reports.UpstreamServer{Name: "users", Server: "gatelab upstream", Mode: "static", Fallback: true,
+			Instances: 2, MaxConnRequests: 50, IdleTimeoutS: 2}
+		if len(sc.Upstreams) != 1 || sc.Upstreams[0] != want {
+			t.Errorf("upstreams in the results %+v, want [%+v]", sc.Upstreams, want)
 		}
 
 		t.Setenv("GATELAB_REQUIRE_NGINX", "1")

@@ -408,6 +408,7 @@ func (sr *scenarioRun) startUpstreams(ctx context.Context) error {
 			}
 		}
 		n := max(u.Instances, 1)
+		sr.Upstreams = append(sr.Upstreams, upstreamServer(u, nginx, sr.l.res.Manifest.Deps[peers.KindNginx]))
 		for i := 0; i < n; i++ {
 			port, err := fleet.FreePort()
 			if err != nil {
@@ -437,6 +438,26 @@ func (sr *scenarioRun) startUpstreams(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// upstreamServer describes what answers upstream u: nginx (of version
+// ver) when onNginx, else a gatelab upstream process.
+func upstreamServer(u scenario.Upstream, onNginx bool, ver string) reports.UpstreamServer {
+	out := reports.UpstreamServer{Name: u.Name, Server: "gatelab upstream", Mode: scenario.UpstreamStatic,
+		Instances: max(u.Instances, 1), MaxConnRequests: u.MaxConnRequests, IdleTimeoutS: u.IdleTimeout.Seconds(), Proxied: u.Proxy}
+	switch {
+	case u.Mode == scenario.UpstreamEcho:
+		out.Mode = scenario.UpstreamEcho
+	case u.Mode == scenario.UpstreamNginx:
+		reqs, idle := nginxKeepAlive(u)
+		out.MaxConnRequests, out.IdleTimeoutS = reqs, idle.Seconds()
+		if onNginx {
+			out.Server, out.Version = peers.KindNginx, ver
+		} else {
+			out.Fallback = true
+		}
+	}
+	return out
 }
 
 // findNginx finds the nginx of mode nginx upstreams (tests replace it to
