@@ -58,21 +58,21 @@ type Manifest struct {
 
 // ScenarioResult is one scenario's plan, records and verdicts.
 type ScenarioResult struct {
-	Name        string         `json:"name"`
-	File        string         `json:"file"`
-	Description string         `json:"description,omitempty"`
-	Load        LoadPlan       `json:"load"`
-	Windows     []Window       `json:"windows,omitempty"`
-	Targets     []Target       `json:"targets"`
+	Name        string   `json:"name"`
+	File        string   `json:"file"`
+	Description string   `json:"description,omitempty"`
+	Load        LoadPlan `json:"load"`
+	Windows     []Window `json:"windows,omitempty"`
+	Targets     []Target `json:"targets"`
 	// Upstreams says what answered each of the scenario's upstreams: the
 	// direct row and every target's latency stand on it.
 	Upstreams []UpstreamServer `json:"upstreams,omitempty"`
 	Records   []Record         `json:"records"`
-	Summary     []Summary      `json:"summary"`
-	Budgets     []Budget       `json:"budgets"`
-	Knee        []KneeResult   `json:"knee,omitempty"`
-	Parity      []ParityResult `json:"parity,omitempty"`
-	Notes       []string       `json:"notes,omitempty"`
+	Summary   []Summary        `json:"summary"`
+	Budgets   []Budget         `json:"budgets"`
+	Knee      []KneeResult     `json:"knee,omitempty"`
+	Parity    []ParityResult   `json:"parity,omitempty"`
+	Notes     []string         `json:"notes,omitempty"`
 	// Error says why the scenario could not run (the run is then INVALID).
 	Error string `json:"error,omitempty"`
 }
