@@ -16,13 +16,18 @@
 //     Op "dial"): an upstream that takes no connections fails its requests
 //     as if each had dialed. Waiters are served first come, first served,
 //     and a returned connection goes to a waiter before the idle list.
-//   - A connection idle for 1 ms or more is checked before use with one
-//     non-blocking MSG_PEEK: if the upstream closed it (its keep-alive
-//     timeout, or its request cap) or sent bytes nobody asked for, it is
-//     closed and the next one is tried; no request is ever written to it.
-//     Connections idle longer than IdleTimeout are closed instead of used.
-//     Under load connections are reused within microseconds and the check
-//     costs nothing.
+//   - Before a request that could not be sent again (one with a body, or
+//     an unsafe method), a connection idle for 1 ms or more is checked
+//     with one non-blocking MSG_PEEK: if the upstream closed it (its
+//     keep-alive timeout, or its request cap) or sent bytes nobody asked
+//     for, it is closed and the next one is tried; no such request is ever
+//     written to it. A request without a body and with a safe method skips
+//     the check (Exchange): if its connection turns out closed, the send
+//     fails before any response byte and the request goes again on a fresh
+//     connection. Under load there are more connections than a
+//     millisecond's requests, so the check would cost a system call on
+//     nearly every request. Get always checks. Connections idle longer
+//     than IdleTimeout are closed instead of used.
 //   - Every connection Get returns must be handed back exactly once: Put
 //     when the exchange ended cleanly (response read to its end, neither
 //     side asked to close), Drop otherwise.

@@ -137,13 +137,19 @@ func (r counted) Write(b []byte) (int, error) {
 
 // Get returns a connection to use until Put or Drop.
 func (p *Pool) Get(ctx context.Context, deadline time.Time, t *Timing) (*Conn, error) {
+	return p.getTimed(ctx, deadline, t, true)
+}
+
+// getTimed is Get; probe false skips the check for an upstream close (for
+// a request MayRetry would send again).
+func (p *Pool) getTimed(ctx context.Context, deadline time.Time, t *Timing, probe bool) (*Conn, error) {
 	start := time.Now()
-	c, err := p.get(ctx, deadline, start, t)
+	c, err := p.get(ctx, deadline, start, t, probe)
 	t.Wait += time.Since(start)
 	return c, err
 }
 
-func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing) (*Conn, error) {
+func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing, probe bool) (*Conn, error) {
 	for {
 		var c *Conn
 		p.mu.Lock()
@@ -162,7 +168,7 @@ func (p *Pool) get(ctx context.Context, deadline, now time.Time, t *Timing) (*Co
 			}
 			now = time.Now() // handed over after a wait
 		}
-		if c.usable(now, p.o.IdleTimeout) {
+		if c.usable(now, p.o.IdleTimeout, probe) {
 			c.handOut(true)
 			return c, nil
 		}
@@ -323,8 +329,9 @@ func (c *Conn) handOut(reused bool) {
 	c.got, c.sent = 0, 0
 }
 
-// usable reports whether an idle connection may carry a request.
-func (c *Conn) usable(now time.Time, idleTimeout time.Duration) bool {
+// usable reports whether an idle connection may carry a request; probe
+// allows the MSG_PEEK check.
+func (c *Conn) usable(now time.Time, idleTimeout time.Duration, probe bool) bool {
 	idle := now.Sub(c.lastUsed)
 	if idle >= idleTimeout {
 		return false
@@ -332,7 +339,7 @@ func (c *Conn) usable(now time.Time, idleTimeout time.Duration) bool {
 	if c.BR.Buffered() > 0 {
 		return false // bytes nobody asked for
 	}
-	return idle < probeAfter || !closedByPeer(c.nc)
+	return !probe || idle < probeAfter || !closedByPeer(c.nc)
 }
 
 // Put hands back a connection whose exchange ended cleanly: to the first
@@ -427,9 +434,16 @@ func (p *Pool) Open() (open, idle int) {
 // it (and the failure was not a timeout), send once more on a connection
 // from Fresh. On success the caller owns the returned connection (Put or
 // Drop it); on failure every connection used has been dropped.
+//
+// A request MayRetry would send again (no body, a safe method) takes its
+// pooled connection without the MSG_PEEK check: should the upstream have
+// closed it, the send fails before any response byte and goes again on a
+// fresh connection. Under load, with more connections than a millisecond's
+// requests, the check would otherwise cost a system call on nearly every
+// request. A request that could not be sent again is always checked.
 func (p *Pool) Exchange(ctx context.Context, deadline time.Time, t *Timing, method string, hasBody bool,
 	send func(c *Conn) error) (*Conn, error) {
-	c, err := p.Get(ctx, deadline, t)
+	c, err := p.getTimed(ctx, deadline, t, !resendable(method, hasBody))
 	if err != nil {
 		return nil, err
 	}
@@ -458,8 +472,15 @@ func MayRetry(c *Conn, method string, hasBody bool) bool {
 	if !c.reused || hasBody || c.got > 0 {
 		return false
 	}
-	if c.sent == 0 {
-		return true
+	return c.sent == 0 || resendable(method, hasBody)
+}
+
+// resendable reports whether a request may be sent again even after its
+// bytes reached a reused connection (no body, a safe method: RFC 9110
+// 9.2.1), as long as no response byte arrived.
+func resendable(method string, hasBody bool) bool {
+	if hasBody {
+		return false
 	}
 	switch method {
 	case "GET", "HEAD", "OPTIONS", "TRACE":

@@ -186,6 +186,33 @@ func TestStaleConnectionSkippedBeforeWriting(t *testing.T) {
 	}
 }
 
+// A GET (no body, safe: sent again if need be) takes a pooled connection
+// without the MSG_PEEK check: on a connection the upstream closed, the send
+// fails before any response byte and goes again on a fresh connection.
+func TestSafeRequestSkipsTheCheckAndIsRetried(t *testing.T) {
+	b := startBackendIdle(t, nil, 10*time.Millisecond)
+	p := New(Options{Addr: b.addr()})
+	defer p.Close()
+	if _, err := do(p, "GET", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend never closed the idle connection")
+	}
+	tm, err := do(p, "GET", "")
+	if err != nil {
+		t.Fatalf("GET after the upstream closed the idle connection: %v", err)
+	}
+	if tm.Stale != 0 || !tm.Retried || !tm.Dialed {
+		t.Errorf("timing %+v: want no check (0 stale), a retry on a new connection", tm)
+	}
+	if n := b.requests.Load(); n != 2 {
+		t.Errorf("backend saw %d requests, want 2 (the first connection was closed before the second GET reached it)", n)
+	}
+}
+
 func TestCapWaitsForAConnection(t *testing.T) {
 	b := startBackend(t, nil)
 	p := New(Options{Addr: b.addr(), MaxConns: 1})
